@@ -1,0 +1,34 @@
+"""The frame store: the contract between preprocessing (writer) and training (reader).
+
+A frame store is a folder (local or `s3://`) holding
+
+- `shards/part-*.parquet`: one row per clip (or per fixed-length segment of a long movie) with the clip's JPEG frames
+  and their timestamps; one clip per row group by default, so one clip is one small range request;
+- `_index.parquet`: one small row per clip (id, label, split, sizes, and where its row lives), so that a reader plans
+  an epoch without touching frame data;
+- `_errors.parquet`: one row per source clip that could not be stored (clip id, source, stage, reason);
+- `_manifest.json`: written last, the commit point. A folder without it is not a frame store (yet).
+"""
+
+from sfp.framestore.schema import CLIP_SCHEMA, ERROR_SCHEMA, INDEX_SCHEMA, SCHEMA_VERSION
+from sfp.framestore.manifest import Manifest, ShardInfo
+from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord
+from sfp.framestore.writer import finalize_store, shard_name_for, write_shard
+from sfp.framestore.reader import FrameStore, decode_jpeg
+
+__all__ = [
+    "CLIP_SCHEMA",
+    "ERROR_SCHEMA",
+    "INDEX_SCHEMA",
+    "SCHEMA_VERSION",
+    "ClipRecord",
+    "EncodedClip",
+    "ErrorRecord",
+    "FrameStore",
+    "Manifest",
+    "ShardInfo",
+    "decode_jpeg",
+    "finalize_store",
+    "shard_name_for",
+    "write_shard",
+]

@@ -1,0 +1,122 @@
+"""Reading a frame store: open from its manifest, plan from its index, read one clip's frames on demand."""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from sfp import storage
+from sfp.errors import FrameStoreError, StorageError
+from sfp.framestore.manifest import Manifest
+from sfp.framestore.records import ClipRecord, ErrorRecord
+from sfp.framestore.schema import ERRORS_FILE, INDEX_FILE, MANIFEST_FILE
+
+
+def decode_jpeg(data: bytes, max_short_side: int | None = None) -> np.ndarray:
+    """Decode one JPEG frame to `[H, W, 3]` uint8 RGB.
+
+    With `max_short_side`, libjpeg's DCT scaling decodes at the smallest power-of-two reduction that keeps the
+    short side at least that large: much cheaper than decoding at full size and resizing.
+    """
+    image = Image.open(io.BytesIO(data))
+    if max_short_side is not None:
+        width, height = image.size
+        scale = min(width, height) / max_short_side
+        if scale >= 2:
+            image.draft("RGB", (int(width / scale), int(height / scale)))
+    return np.asarray(image.convert("RGB"))
+
+
+class FrameStore:
+    """A committed frame store. `FrameStore.open(uri)` reads only the manifest; the index is read on first use."""
+
+    def __init__(self, uri: str, manifest: Manifest, max_open_shards: int = 8) -> None:
+        self.uri = uri
+        self.manifest = manifest
+        self._max_open_shards = max_open_shards
+        self._open_shards: OrderedDict[str, pq.ParquetFile] = OrderedDict()
+
+    @classmethod
+    def open(cls, uri: str) -> "FrameStore":
+        manifest_uri = storage.join_uri(uri, MANIFEST_FILE)
+        try:
+            text = storage.read_text(manifest_uri)
+        except StorageError as error:
+            if "not found" in str(error):
+                raise FrameStoreError(
+                    f"{uri}: no frame store here ({MANIFEST_FILE} missing: never written, or still being written)"
+                ) from None
+            raise
+        return cls(uri, Manifest.from_json(text, where=manifest_uri))
+
+    def __getstate__(self) -> dict:  # picklable for Ray tasks: open file handles stay behind
+        state = self.__dict__.copy()
+        state["_open_shards"] = OrderedDict()
+        state.pop("records", None)
+        state.pop("_records_by_id", None)
+        return state
+
+    @cached_property
+    def records(self) -> list[ClipRecord]:
+        with storage.open_for_read(storage.join_uri(self.uri, INDEX_FILE)) as handle:
+            table = pq.read_table(handle)
+        return [ClipRecord(**row) for row in table.to_pylist()]
+
+    @cached_property
+    def _records_by_id(self) -> dict[str, ClipRecord]:
+        return {record.clip_id: record for record in self.records}
+
+    def clips(self, split: str | None = None) -> list[ClipRecord]:
+        return [record for record in self.records if split is None or record.split == split]
+
+    def record(self, clip_id: str) -> ClipRecord:
+        try:
+            return self._records_by_id[clip_id]
+        except KeyError:
+            raise FrameStoreError(f"{self.uri}: no clip {clip_id!r}") from None
+
+    def errors(self) -> list[ErrorRecord]:
+        with storage.open_for_read(storage.join_uri(self.uri, ERRORS_FILE)) as handle:
+            table = pq.read_table(handle)
+        return [ErrorRecord(**row) for row in table.to_pylist()]
+
+    def _shard(self, relative_path: str) -> pq.ParquetFile:
+        shard = self._open_shards.pop(relative_path, None)
+        if shard is None:
+            fs, location = storage.open_location(storage.join_uri(self.uri, relative_path))
+            try:
+                shard = pq.ParquetFile(fs.open(location.path, "rb"))
+            except FileNotFoundError:
+                raise FrameStoreError(f"{self.uri}: shard {relative_path} is missing") from None
+        self._open_shards[relative_path] = shard
+        while len(self._open_shards) > self._max_open_shards:
+            self._open_shards.popitem(last=False)
+        return shard
+
+    def read_jpegs(self, record: ClipRecord, frame_indices: Sequence[int] | None = None) -> list[bytes]:
+        """The JPEG bytes of a clip's frames (all, or the given indices), reading only that clip's row group."""
+        shard = self._shard(record.shard)
+        column = shard.read_row_group(record.row_group, columns=["frames"]).column("frames")
+        frames = column[record.row_in_group].values
+        if frame_indices is None:
+            return frames.to_pylist()
+        return [frames[int(index)].as_py() for index in frame_indices]
+
+    def read_timestamps(self, record: ClipRecord) -> list[float]:
+        shard = self._shard(record.shard)
+        column = shard.read_row_group(record.row_group, columns=["timestamps"]).column("timestamps")
+        return column[record.row_in_group].as_py()
+
+    def read_frames(
+        self, clip: ClipRecord | str, frame_indices: Sequence[int] | None = None, max_short_side: int | None = None
+    ) -> np.ndarray:
+        """Decode only the requested frames of one clip: `[T, H, W, 3]` uint8 RGB."""
+        record = self.record(clip) if isinstance(clip, str) else clip
+        jpegs = self.read_jpegs(record, frame_indices)
+        return np.stack([decode_jpeg(data, max_short_side) for data in jpegs])

@@ -1,0 +1,60 @@
+"""Connecting to Ray: a cluster when `RAY_ADDRESS` (or an address) is given, otherwise a local one.
+
+On a small machine a local cluster gets more logical CPUs than cores: training workers that hold every CPU
+would otherwise starve the Ray Data tasks that feed them, and the job would hang.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def local_logical_cpus() -> int:
+    return max(8, 2 * (os.cpu_count() or 1))
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start or join Ray once per process; entry points call this, library code never does."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return
+    ray.init(
+        num_cpus=num_cpus or local_logical_cpus(),
+        include_dashboard=False,
+        log_to_driver=True,
+        configure_logging=True,
+        logging_level="WARNING",
+    )
+
+
+def code_version() -> str:
+    """The git commit of the working tree when there is one, else the package version."""
+    import subprocess
+    from pathlib import Path
+
+    import sfp
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+        return f"{commit}{'-dirty' if dirty else ''}"
+    except (subprocess.SubprocessError, OSError):
+        return f"sfp-{sfp.__version__}"
