@@ -13,10 +13,23 @@ def local_logical_cpus() -> int:
     return max(8, 2 * (os.cpu_count() or 1))
 
 
+def quiet_ray_data() -> None:
+    """Our own progress bars report the work; Ray Data's per-operator logs would drown them in a terminal."""
+    import logging
+
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start or join Ray once per process; entry points call this, library code never does."""
     import ray
 
+    quiet_ray_data()
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")

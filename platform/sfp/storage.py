@@ -76,7 +76,9 @@ def s3_endpoint_from_env() -> str | None:
 
 def s3_storage_options() -> dict:
     """Options for s3fs: the endpoint override for S3-compatible stores, retries for transient errors."""
-    options: dict = {"config_kwargs": {"retries": {"max_attempts": 8, "mode": "adaptive"}}}
+    options: dict = {}
+    if "AWS_MAX_ATTEMPTS" not in os.environ:  # the standard variable wins when set
+        options["config_kwargs"] = {"retries": {"max_attempts": 8, "mode": "adaptive"}}
     endpoint = s3_endpoint_from_env()
     if endpoint:
         options["endpoint_url"] = endpoint

@@ -14,13 +14,14 @@ from sfp.framestore.schema import CLIP_SCHEMA, ERROR_SCHEMA, INDEX_SCHEMA, SCHEM
 from sfp.framestore.manifest import Manifest, ShardInfo
 from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord
 from sfp.framestore.writer import finalize_store, shard_name_for, write_shard
-from sfp.framestore.reader import FrameStore, decode_jpeg
+from sfp.framestore.reader import ClipLocation, FrameStore, decode_jpeg
 
 __all__ = [
     "CLIP_SCHEMA",
     "ERROR_SCHEMA",
     "INDEX_SCHEMA",
     "SCHEMA_VERSION",
+    "ClipLocation",
     "ClipRecord",
     "EncodedClip",
     "ErrorRecord",

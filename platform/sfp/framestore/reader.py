@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from functools import cached_property
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -16,6 +16,14 @@ from sfp.errors import FrameStoreError, StorageError
 from sfp.framestore.manifest import Manifest
 from sfp.framestore.records import ClipRecord, ErrorRecord
 from sfp.framestore.schema import ERRORS_FILE, INDEX_FILE, MANIFEST_FILE
+
+
+class ClipLocation(NamedTuple):
+    """Where a clip's row lives; a `ClipRecord` carries the same three fields."""
+
+    shard: str
+    row_group: int
+    row_in_group: int
 
 
 def decode_jpeg(data: bytes, max_short_side: int | None = None) -> np.ndarray:
@@ -99,7 +107,7 @@ class FrameStore:
             self._open_shards.popitem(last=False)
         return shard
 
-    def read_jpegs(self, record: ClipRecord, frame_indices: Sequence[int] | None = None) -> list[bytes]:
+    def read_jpegs(self, record: ClipRecord | ClipLocation, frame_indices: Sequence[int] | None = None) -> list[bytes]:
         """The JPEG bytes of a clip's frames (all, or the given indices), reading only that clip's row group."""
         shard = self._shard(record.shard)
         column = shard.read_row_group(record.row_group, columns=["frames"]).column("frames")
@@ -108,13 +116,13 @@ class FrameStore:
             return frames.to_pylist()
         return [frames[int(index)].as_py() for index in frame_indices]
 
-    def read_timestamps(self, record: ClipRecord) -> list[float]:
+    def read_timestamps(self, record: ClipRecord | ClipLocation) -> list[float]:
         shard = self._shard(record.shard)
         column = shard.read_row_group(record.row_group, columns=["timestamps"]).column("timestamps")
         return column[record.row_in_group].as_py()
 
     def read_frames(
-        self, clip: ClipRecord | str, frame_indices: Sequence[int] | None = None, max_short_side: int | None = None
+        self, clip: ClipRecord | ClipLocation | str, frame_indices: Sequence[int] | None = None, max_short_side: int | None = None
     ) -> np.ndarray:
         """Decode only the requested frames of one clip: `[T, H, W, 3]` uint8 RGB."""
         record = self.record(clip) if isinstance(clip, str) else clip

@@ -1,0 +1,50 @@
+# The front door. Every target is a thin wrapper around the `sfp` command line.
+#   make demo   set everything up, then run the whole platform on a synthetic dataset
+#   make test   set everything up, then run the test suite
+VENV ?= .venv
+BIN := $(VENV)/bin
+SFP := $(BIN)/sfp
+CONFIG ?= configs/kinetics/slowfast_r50_8x8.yaml
+DATASET ?= configs/datasets/kinetics400.yaml
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-fast bench bench-model bench-preprocess bench-loader preprocess train evaluate \
+        mlflow-ui up down status clean
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: ## create .venv with the pinned dependencies and ffmpeg (idempotent)
+	@scripts/setup.sh $(VENV)
+
+demo: setup ## synthetic videos -> frame store -> SlowFast (Ray Train + DeepSpeed) -> MLflow registry
+	$(SFP) demo
+
+test: setup ## the whole test suite (real Ray, SeaweedFS S3, MLflow)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## the tests that start no Ray cluster or server
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+preprocess: setup ## DATASET=configs/datasets/<name>.yaml: decode a dataset into a frame store
+	$(SFP) preprocess $(DATASET) $(ARGS)
+
+train: setup ## CONFIG=configs/kinetics/<recipe>.yaml: train, evaluate, register
+	$(SFP) train $(CONFIG) $(ARGS)
+
+evaluate: setup ## MODEL=models:/name@alias FRAMESTORE=uri: multi-view top-1/top-5
+	$(SFP) evaluate $(MODEL) --framestore $(FRAMESTORE) $(ARGS)
+
+bench: bench-model ## all benchmarks (ratios against a baseline in the same process)
+
+bench-model: setup ## forward+backward clips/s: our SlowFast R50 vs PyTorchVideo's
+	$(BIN)/python benchmarks/bench_model.py
+
+mlflow-ui: setup ## open the MLflow UI on the local store (or MLFLOW_TRACKING_URI's server)
+	@uri=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.sfp/mlflow/mlflow.db}; \
+	 echo "MLflow UI: http://127.0.0.1:$${MLFLOW_PORT:-5000} (store: $$uri)"; \
+	 $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${MLFLOW_PORT:-5000}
+
+clean: ## remove what the demo and local runs wrote (.sfp/)
+	rm -rf .sfp

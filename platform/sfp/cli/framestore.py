@@ -1,0 +1,83 @@
+"""`sfp framestore inspect|ls|preview`: look into a frame store without training on it."""
+
+from __future__ import annotations
+
+import argparse
+
+from sfp.cli.common import print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("framestore", help="inspect a frame store")
+    commands = parser.add_subparsers(dest="framestore_command", required=True, metavar="SUBCOMMAND")
+    inspect = commands.add_parser("inspect", help="the manifest summary (reads only _manifest.json)")
+    inspect.add_argument("uri")
+    inspect.add_argument("--json", action="store_true")
+    inspect.set_defaults(handler=run_inspect)
+    listing = commands.add_parser("ls", help="one line (or JSON object) per clip")
+    listing.add_argument("uri")
+    listing.add_argument("--split", default=None)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_ls)
+    preview = commands.add_parser("preview", help="a contact sheet of one clip's frames as a JPEG")
+    preview.add_argument("uri")
+    preview.add_argument("clip_id")
+    preview.add_argument("-o", "--output", required=True, help="output .jpg")
+    preview.add_argument("--frames", type=int, default=16, help="frames on the sheet, evenly spaced")
+    preview.set_defaults(handler=run_preview)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from sfp.framestore import FrameStore
+
+    summary = FrameStore.open(args.uri).manifest.summary()
+    if args.json:
+        print_json(summary)
+        return 0
+    for key in ("clips", "errors", "rows", "classes", "splits", "shards", "bytes", "created_at", "code_version"):
+        print(f"{key:>13}: {summary[key]}")
+    print(f"{'decode':>13}: {summary['decode']}")
+    print(f"{'source':>13}: {summary['source']}")
+    return 0
+
+
+CLIP_FIELDS = ("clip_id", "source_path", "label", "split", "num_frames", "fps", "width", "height")
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    from sfp.framestore import FrameStore
+
+    rows = []
+    for record in FrameStore.open(args.uri).clips(args.split):
+        row = {name: getattr(record, name) for name in CLIP_FIELDS}
+        row["path"] = row.pop("source_path")
+        rows.append(row)
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['clip_id']}\t{row['label']}\t{row['split']}\t{row['num_frames']}f\t{row['width']}x{row['height']}")
+    return 0
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from sfp.framestore import FrameStore
+
+    store = FrameStore.open(args.uri)
+    record = store.record(args.clip_id)
+    count = max(1, min(args.frames, record.num_frames))
+    indices = np.linspace(0, record.num_frames - 1, count).round().astype(int)
+    frames = store.read_frames(record, indices)
+    columns = int(np.ceil(np.sqrt(count)))
+    rows = int(np.ceil(count / columns))
+    height, width = frames.shape[1:3]
+    sheet = np.zeros((rows * height, columns * width, 3), dtype=np.uint8)
+    for position, frame in enumerate(frames):
+        row, column = divmod(position, columns)
+        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = frame
+    Image.fromarray(sheet).save(args.output, quality=90)
+    print(f"{args.output}: {count} frames of {record.clip_id} ({record.label}), frames {indices.tolist()}")
+    return 0

@@ -1,0 +1,46 @@
+"""`sfp preprocess`: turn a video dataset into a frame store with a Ray Data job."""
+
+from __future__ import annotations
+
+import argparse
+
+from sfp.cli.common import add_overrides, add_ray_address
+from sfp.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "preprocess",
+        help="decode a video dataset into a Parquet frame store (Ray Data job)",
+        description="Decode a dataset described by a YAML file (configs/datasets/*.yaml) or by flags.",
+    )
+    parser.add_argument("dataset", nargs="?", help="dataset YAML (dataset:, decode:, output: sections)")
+    parser.add_argument("--format", choices=["kinetics", "csv"], help="dataset.format")
+    parser.add_argument("--manifest", help="dataset.manifest: the dataset CSV (local path or s3://)")
+    parser.add_argument("--video-root", help="dataset.video_root: folder the video paths are relative to")
+    parser.add_argument("--output", help="output.uri: where the frame store goes (local path or s3://)")
+    add_ray_address(parser)
+    add_overrides(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sfp.config import load_config
+    from sfp.raycluster import init_ray
+    from sfp_preprocess.config import PreprocessConfig
+    from sfp_preprocess.job import run_preprocess
+
+    flags = {
+        "dataset.format": args.format,
+        "dataset.manifest": args.manifest,
+        "dataset.video_root": args.video_root,
+        "output.uri": args.output,
+    }
+    overrides = [f"{key}={value}" for key, value in flags.items() if value is not None] + list(args.overrides)
+    if args.dataset is None and args.manifest is None:
+        raise ConfigError("give a dataset YAML, or --manifest and --output")
+    config = load_config(PreprocessConfig, args.dataset, overrides)
+    init_ray(args.ray_address)
+    summary = run_preprocess(config)
+    print("\n".join(summary.lines()))
+    return 0

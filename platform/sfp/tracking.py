@@ -1,0 +1,178 @@
+"""MLflow: the one module that talks to the tracking server and the model registry.
+
+By default runs go to a local store inside the project (`.sfp/mlflow`: an SQLite database and an artifact folder),
+so the demo needs no server; set `tracking.uri` (or `MLFLOW_TRACKING_URI`) to use a tracking server. Only rank 0 of
+a training job calls into this module. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import Field
+
+from sfp.config import StrictModel
+
+RUN_NAME_TAG = "sfp.run_name"
+SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|token|access_key|credential)", re.IGNORECASE)
+
+
+class TrackingConfig(StrictModel):
+    uri: str | None = None  # None: MLFLOW_TRACKING_URI, else the local store under `local_dir`
+    local_dir: str = ".sfp/mlflow"
+    experiment: str = "slowfast"
+
+
+def local_store_uris(local_dir: str) -> tuple[str, str]:
+    root = Path(local_dir).expanduser().absolute()
+    return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
+
+
+def resolve_tracking_uri(config: TrackingConfig) -> str:
+    return config.uri or os.environ.get("MLFLOW_TRACKING_URI") or local_store_uris(config.local_dir)[0]
+
+
+def configure(config: TrackingConfig) -> str:
+    """Point MLflow at the configured store (creating the local folder if that is the store) and return its URI."""
+    return use_tracking_uri(resolve_tracking_uri(config))
+
+
+def use_tracking_uri(uri: str) -> str:
+    """Point MLflow at `uri`: what the driver resolved, handed to workers whose working folder differs."""
+    import mlflow
+
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def ensure_experiment(config: TrackingConfig) -> str:
+    """The experiment's id, creating it (with artifacts in the local store when that is the store)."""
+    import mlflow
+
+    uri = configure(config)
+    experiment = mlflow.get_experiment_by_name(config.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = local_store_uris(config.local_dir)[1] if uri == local_store_uris(config.local_dir)[0] else None
+    return mlflow.create_experiment(config.experiment, artifact_location=artifact_location)
+
+
+def start_or_resume_run(config: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None) -> str:
+    """One MLflow run per training run name: a rerun (a resume after failure) continues the same MLflow run."""
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = ensure_experiment(config)
+    client = MlflowClient()
+    existing = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{RUN_NAME_TAG}` = '{run_name}'", max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    if existing:
+        run_id = existing[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+    else:
+        run = client.create_run(experiment_id, run_name=run_name, tags={RUN_NAME_TAG: run_name})
+        run_id = run.info.run_id
+    for key, value in (tags or {}).items():
+        client.set_tag(run_id, key, value)
+    return run_id
+
+
+def redact(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as MLflow takes them; a key that looks like a credential is never logged."""
+    return {
+        key: ("<redacted>" if SECRET_KEY_PATTERN.search(key) else str(value)[:500]) for key, value in params.items()
+    }
+
+
+def log_params(run_id: str, params: Mapping[str, Any]) -> None:
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    logged = client.get_run(run_id).data.params
+    fresh = [Param(key, value) for key, value in redact(params).items() if key not in logged]
+    for start in range(0, len(fresh), 100):
+        client.log_batch(run_id, params=fresh[start : start + 100])
+
+
+def log_metrics(run_id: str, metrics: Mapping[str, float], step: int) -> None:
+    import time
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    now = int(time.time() * 1000)
+    batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+    MlflowClient().log_batch(run_id, metrics=batch)
+
+
+def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().log_artifact(run_id, str(path), artifact_path)
+
+
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().log_text(run_id, text, artifact_file)
+
+
+def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def end_run(run_id: str, status: str = "FINISHED") -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_terminated(run_id, status=status)
+
+
+def log_and_register_model(
+    run_id: str,
+    model: Any,
+    *,
+    registered_name: str,
+    alias: str,
+    signature: Any,
+    pip_requirements: list[str],
+    metadata: Mapping[str, Any] | None = None,
+) -> int:
+    """Log a PyTorch model to the run, register it, point `alias` at the new version; returns the version."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=signature,
+            pip_requirements=pip_requirements,
+            metadata=dict(metadata or {}),
+            registered_model_name=registered_name,
+            serialization_format="pickle",  # the whole module: loads back without an example input or tracing
+        )
+    # keep the run open for the caller: start_run's context manager ended it, so mark it running again
+    client = MlflowClient()
+    client.update_run(run_id, status="RUNNING")
+    version = int(info.registered_model_version)
+    client.set_registered_model_alias(registered_name, alias, str(version))
+    return version
+
+
+def load_model(model_uri: str) -> Any:
+    """Load a logged PyTorch model: `models:/<name>@<alias>`, `models:/<name>/<version>` or `runs:/...`."""
+    import mlflow
+
+    return mlflow.pytorch.load_model(model_uri, map_location="cpu")

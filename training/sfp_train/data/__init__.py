@@ -1,0 +1,1 @@
+"""Clip sampling from frame stores: frame indices, augmentation, and the Ray Data pipeline that feeds workers."""

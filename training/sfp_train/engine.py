@@ -1,0 +1,78 @@
+"""DeepSpeed: the only module that imports it. Builds the engine that runs backward and the optimiser step.
+
+On GPUs the engine runs bf16 with NCCL; on CPU it runs fp32 over gloo (the process group that Ray Train set up).
+The optimiser is the recipe's SGD, handed to DeepSpeed as a client optimiser; ZeRO shards its state from stage 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from sfp_train.models.param_groups import param_groups
+from sfp_train.recipe import EngineConfig, OptimConfig
+
+
+def resolve_precision(engine: EngineConfig, device: torch.device) -> str:
+    if engine.precision != "auto":
+        return engine.precision
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def deepspeed_config(engine: EngineConfig, optim: OptimConfig, micro_batch_size: int, precision: str) -> dict[str, Any]:
+    return {
+        "train_batch_size": optim.batch_size,
+        "train_micro_batch_size_per_gpu": micro_batch_size,
+        "gradient_accumulation_steps": engine.grad_accumulation,
+        "gradient_clipping": engine.grad_clip,
+        "zero_optimization": {"stage": engine.zero_stage},
+        "zero_allow_untested_optimizer": True,  # SGD with Nesterov momentum is the recipe's optimiser
+        "bf16": {"enabled": precision == "bf16"},
+        "fp16": {"enabled": False},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+
+
+def build_engine(
+    model: nn.Module,
+    *,
+    engine: EngineConfig,
+    optim: OptimConfig,
+    micro_batch_size: int,
+    device: torch.device,
+):
+    """Wrap `model` (already on `device`) with a DeepSpeed engine and the recipe's SGD."""
+    import deepspeed
+
+    optimizer = torch.optim.SGD(
+        param_groups(model, optim.weight_decay),
+        lr=optim.peak_lr,
+        momentum=optim.momentum,
+        nesterov=optim.nesterov,
+        weight_decay=optim.weight_decay,
+    )
+    precision = resolve_precision(engine, device)
+    config = deepspeed_config(engine, optim, micro_batch_size, precision)
+    model_engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, config=config, dist_init_required=False
+    )
+    return model_engine
+
+
+def set_learning_rate(model_engine, lr: float) -> None:
+    for group in model_engine.optimizer.param_groups:
+        group["lr"] = lr
+
+
+def save_engine_state(model_engine, directory: str) -> None:
+    """Every rank writes its part (ZeRO shards the optimiser state) under `directory/deepspeed`."""
+    model_engine.save_checkpoint(directory, tag="deepspeed")
+
+
+def load_engine_state(model_engine, directory: str) -> None:
+    path, _ = model_engine.load_checkpoint(directory, tag="deepspeed")
+    if path is None:
+        raise RuntimeError(f"no DeepSpeed state in checkpoint {directory}")

@@ -1,0 +1,92 @@
+"""A training recipe: one YAML file validated once into these objects. Each part goes to the code that uses it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sfp.config import StrictModel
+from sfp.tracking import TrackingConfig
+from sfp_train.data.config import DataConfig
+from sfp_train.models.config import ModelConfig
+
+
+class OptimConfig(StrictModel):
+    """SGD as the paper: lr 0.1 per 64 clips scaled linearly with the global batch, warm-up, half-period cosine."""
+
+    epochs: int = Field(196, ge=1)
+    batch_size: int = Field(64, ge=1)  # global clips per optimiser step, whatever the number of workers
+    lr_per_64: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(1e-4, ge=0)  # none on BN parameters and biases
+    warmup_epochs: float = Field(34.0, ge=0)
+    warmup_start_factor: float = Field(0.01 / 1.6, gt=0, le=1)  # start lr as a share of the peak (0.01 at 1.6)
+    schedule: Literal["cosine", "steps"] = "cosine"
+    step_epochs: list[int] = Field(default_factory=list)  # `steps` schedule: epochs where the lr drops
+    step_gamma: float = Field(0.1, gt=0)
+    min_lr_factor: float = Field(0.0, ge=0)  # cosine floor as a share of the peak
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr_per_64 * self.batch_size / 64
+
+
+class EngineConfig(StrictModel):
+    """The DeepSpeed engine that runs the optimiser step."""
+
+    zero_stage: Literal[0, 1, 2] = 1
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    grad_accumulation: int = Field(1, ge=1)
+    grad_clip: float = Field(0.0, ge=0)  # 0: no clipping
+
+
+class ScalingConfig(StrictModel):
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool | Literal["auto"] = "auto"  # auto: when the cluster has GPUs
+    cpus_per_worker: float = Field(1.0, gt=0)
+    max_failures: int = Field(3, ge=0)  # worker or node failures to recover from
+
+
+class CheckpointConfig(StrictModel):
+    storage_uri: str = ".sfp/runs"  # Ray Train storage: local path or s3://
+    every_n_epochs: int = Field(1, ge=1)
+    keep: int = Field(2, ge=1)
+
+
+class RegistryConfig(StrictModel):
+    model_name: str = "slowfast-kinetics"
+    alias: str = "kinetics-pretrained"
+
+
+class TrainRecipe(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # the run name: rerun with it to resume
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    engine: EngineConfig = EngineConfig()
+    scaling: ScalingConfig = ScalingConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    registry: RegistryConfig = RegistryConfig()
+    val_every_n_epochs: int = Field(1, ge=1)
+    max_steps_per_epoch: int | None = Field(None, ge=1)  # cap for smoke tests
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainRecipe":
+        per_step = self.scaling.num_workers * self.engine.grad_accumulation
+        if self.optim.batch_size % per_step:
+            raise ValueError(
+                f"optim.batch_size {self.optim.batch_size} is not divisible by num_workers x grad_accumulation "
+                f"= {per_step}"
+            )
+        if self.model.crop_size != self.data.crop_size:
+            raise ValueError(f"model.crop_size {self.model.crop_size} != data.crop_size {self.data.crop_size}")
+        return self
+
+    @property
+    def micro_batch_size(self) -> int:
+        """Clips per worker per forward pass."""
+        return self.optim.batch_size // (self.scaling.num_workers * self.engine.grad_accumulation)

@@ -1,0 +1,119 @@
+"""The driver side of training: plan the epoch, open the MLflow run, launch Ray Train's TorchTrainer."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from sfp import storage, tracking
+from sfp.config import config_hash, flatten
+from sfp.errors import SfpError
+from sfp.framestore import FrameStore
+from sfp.raycluster import code_version
+from sfp_train.data.pipeline import eval_dataset, train_dataset
+from sfp_train.loop import train_loop_per_worker
+from sfp_train.recipe import TrainRecipe
+
+
+@dataclass
+class TrainingResult:
+    run_id: str
+    checkpoint_uri: str
+    metrics: dict
+    classes: list[str]
+
+
+def steps_per_epoch(recipe: TrainRecipe, num_train_clips: int) -> int:
+    steps = num_train_clips // recipe.optim.batch_size
+    if steps == 0:
+        raise SfpError(
+            f"{num_train_clips} training clips is less than one global batch of {recipe.optim.batch_size}; "
+            "lower optim.batch_size"
+        )
+    return min(steps, recipe.max_steps_per_epoch or steps)
+
+
+def _use_gpu(recipe: TrainRecipe) -> bool:
+    import ray
+
+    if recipe.scaling.use_gpu == "auto":
+        return ray.cluster_resources().get("GPU", 0) >= 1
+    return bool(recipe.scaling.use_gpu)
+
+
+def lineage_tags(recipe: TrainRecipe, store: FrameStore) -> dict[str, str]:
+    return {
+        "sfp.framestore.uri": recipe.data.framestore,
+        "sfp.framestore.manifest_sha256": hashlib.sha256(store.manifest.to_json().encode()).hexdigest(),
+        "sfp.git_commit": code_version(),
+        "sfp.config_hash": config_hash(recipe),
+        "sfp.model.arch": recipe.model.arch,
+    }
+
+
+def run_training(recipe: TrainRecipe) -> TrainingResult:
+    """Train `recipe` on the Ray cluster this process is connected to; rerunning the same name resumes it."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    store = FrameStore.open(recipe.data.framestore)
+    classes = store.manifest.classes
+    num_train = store.manifest.splits.get(recipe.data.train_split, 0)
+    steps = steps_per_epoch(recipe, num_train)
+    use_gpu = _use_gpu(recipe)
+
+    run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name, lineage_tags(recipe, store))
+    tracking.log_params(run_id, flatten(recipe.model_dump(mode="json")))
+    tracking.log_text(run_id, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "config/recipe.yaml")
+    tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
+
+    model = recipe.model
+    loaders = dict(num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha)
+    single_view = recipe.data.model_copy(update={"test_temporal_views": 1, "test_spatial_crops": 1,
+                                                 "test_short_side": recipe.data.crop_size,
+                                                 "test_crop_size": recipe.data.crop_size})
+    datasets = {
+        "train": train_dataset(store, recipe.data, **loaders),
+        "val": eval_dataset(store, single_view, recipe.data.val_split, **loaders),
+    }
+    storage_fs, storage_path = storage.pyarrow_filesystem(recipe.checkpoint.storage_uri)
+    if storage.parse_uri(recipe.checkpoint.storage_uri).is_local:
+        Path(storage_path).mkdir(parents=True, exist_ok=True)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "recipe": recipe.model_dump(mode="json"),
+            "classes": classes,
+            "steps_per_epoch": steps,
+            "mlflow_run_id": run_id,
+            "tracking_uri": tracking.resolve_tracking_uri(recipe.tracking),
+        },
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=recipe.scaling.num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker={"CPU": recipe.scaling.cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
+        ),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        run_config=ray.train.RunConfig(
+            name=recipe.name,
+            storage_path=storage_path,
+            storage_filesystem=storage_fs,
+            failure_config=ray.train.FailureConfig(max_failures=recipe.scaling.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=recipe.checkpoint.keep),
+        ),
+        datasets=datasets,
+    )
+    try:
+        result = trainer.fit()
+    except Exception as error:
+        tracking.end_run(run_id, status="FAILED")
+        raise SfpError(f"training run {recipe.name!r} failed: {str(error).splitlines()[0][:300]}") from error
+    if result.checkpoint is None:
+        raise SfpError(f"training run {recipe.name!r} ended without a checkpoint")
+    checkpoint_uri = result.checkpoint.path
+    if storage.parse_uri(recipe.checkpoint.storage_uri).scheme == "s3":
+        checkpoint_uri = f"s3://{checkpoint_uri}"
+    return TrainingResult(run_id, checkpoint_uri, dict(result.metrics or {}), classes)
