@@ -49,6 +49,8 @@ def load_model_file(path: Path) -> tuple[nn.Module, dict, list[str]]:
 
     payload = torch.load(path, map_location="cpu", weights_only=False)
     config = ModelConfig.model_validate(payload["model_config"])
-    model = build_model(config.model_copy(update={"compile": False}), num_classes=len(payload["classes"]))
+    # imported published checkpoints carry a class count but no names
+    classes = payload.get("classes") or [f"class_{index}" for index in range(payload["num_classes"])]
+    model = build_model(config.model_copy(update={"compile": False}), num_classes=len(classes))
     model.load_state_dict(payload["model_state"])
-    return model, payload["model_config"], payload["classes"]
+    return model, payload["model_config"], classes

@@ -1,0 +1,80 @@
+"""`sfp model summary` (parameters and GMACs of a recipe's model) and `sfp model import` (foreign weights)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PYTORCHVIDEO_ARCHS = ("slowfast_r50", "slowfast_r101", "slowfast_r50_detection")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("model", help="inspect models and import pretrained weights")
+    commands = parser.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
+
+    summary = commands.add_parser(
+        "summary", help="parameter count (total, per pathway and stage) and GMACs of one view of a recipe's model"
+    )
+    summary.add_argument("config", type=Path, help="recipe YAML with a top-level `model:` section")
+    summary.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.depth=101")
+    summary.add_argument(
+        "--num-classes", type=int, default=None, help="classes of the head (default 400; 80 for a detection model)"
+    )
+    summary.add_argument("--crop-size", type=int, default=256, help="spatial size of the view (default 256)")
+    summary.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    summary.set_defaults(handler=run_summary)
+
+    imports = commands.add_parser("import", help="convert foreign weights into a checkpoint training can start from")
+    imports.add_argument("state_dict", type=Path, help="state dict saved with torch.save (or a .pyth checkpoint)")
+    imports.add_argument("--from", dest="source", choices=("pytorchvideo",), required=True)
+    imports.add_argument("--arch", choices=PYTORCHVIDEO_ARCHS, required=True)
+    imports.add_argument("-o", "--output", type=Path, required=True, help="checkpoint file to write")
+    imports.set_defaults(handler=run_import)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    import torch
+
+    from sfp.config import apply_overrides, read_yaml, validate
+    from sfp.errors import ConfigError
+    from sfp_train.models import ModelConfig, build_model, pathway_shapes, summarize
+
+    data = apply_overrides(read_yaml(args.config), args.overrides)
+    if not isinstance(data.get("model"), dict):
+        raise ConfigError(f"{args.config}: no `model:` section")
+    config = validate(ModelConfig, data["model"], source=f"{args.config}: model")
+    num_classes = args.num_classes or (80 if config.task == "detection" else 400)
+    if args.crop_size < 32:
+        raise ConfigError(f"--crop-size must be at least 32, got {args.crop_size}")
+    with torch.device("meta"):
+        model = build_model(config.model_copy(update={"compile": False}), num_classes)
+    shapes = pathway_shapes(
+        arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha, crop_size=args.crop_size
+    )
+    summary = summarize(model, shapes)
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "num_classes": num_classes, "model_config": config.model_dump()}))
+        return 0
+    print(
+        f"{config.arch} R{config.depth}, {config.task}, {num_classes} classes,"
+        f" {config.clip_frames}-frame clips (Slow {config.clip_frames // config.alpha}, alpha {config.alpha})"
+    )
+    print(f"input: {' + '.join('x'.join(map(str, shape)) for shape in shapes)}")
+    print(f"parameters: {summary.params:,} ({summary.params / 1e6:.2f}M)")
+    print(f"GMACs per view: {summary.gmacs:.1f}")
+    print(f"{'part':<16}{'params':>14}{'GMACs':>10}")
+    for part, count in summary.params_by_part.items():
+        print(f"{part:<16}{count:>14,}{summary.macs_by_part[part] / 1e9:>10.2f}")
+    print(f"{'stage':<16}{'params':>14}{'GMACs':>10}")
+    for stage, count in summary.params_by_stage.items():
+        print(f"  {stage:<14}{count:>14,}{summary.macs_by_stage[stage] / 1e9:>10.2f}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from sfp_train.models.pytorchvideo_import import import_pytorchvideo_file
+
+    path, config, num_classes = import_pytorchvideo_file(args.state_dict, args.arch, args.output)
+    print(f"wrote {path}: {args.arch} ({config.arch} R{config.depth}, {config.task}, {num_classes} classes)")
+    return 0

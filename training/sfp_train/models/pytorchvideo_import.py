@@ -1,0 +1,160 @@
+"""Import PyTorchVideo SlowFast weights into our `SlowFast`: `pytorchvideo.models.hub.slowfast_r50`,
+`slowfast_r101` and `slowfast_r50_detection`, and the model zoo's `.pyth` files in that layout.
+
+Key layout of PyTorchVideo (`model.` prefixed for the detection network):
+
+    blocks.0.multipathway_blocks.{p}.{conv,norm}.*                 -> pathways.{slow,fast}.stem.{conv,bn}.*
+    blocks.{i}.multipathway_blocks.{p}.res_blocks.{j}.branch1_{conv,norm}.*
+                                                                   -> pathways.*.res{i+1}.{j}.shortcut.{conv,bn}.*
+    blocks.{i}.multipathway_blocks.{p}.res_blocks.{j}.branch2.{conv,norm}_{a,b,c}.*
+                                                                   -> pathways.*.res{i+1}.{j}.{conv,bn}_{a,b,c}.*
+    blocks.{i}.multipathway_fusion.{conv_fast_to_slow,norm}.*     -> laterals.{stem,res2,res3,res4}.{conv,bn}.*
+    blocks.6.proj.* / detection_head.proj.*                       -> head.proj.*
+
+PyTorchVideo's detection head uses RoIAlign without the half-pixel offset, so its config gets `roi_aligned=False`;
+the classification head's fixed pool (8 x 7 x 7) equals our global pooling at 224 crops.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from sfp.errors import SfpError
+from sfp_train.models.config import ModelConfig, build_model
+
+PYTORCHVIDEO_ARCHS: dict[str, dict[str, Any]] = {
+    "slowfast_r50": {"depth": 50, "alpha": 4, "slow_frames": 8, "fusion_kernel_size": 7},
+    "slowfast_r101": {"depth": 101, "alpha": 4, "slow_frames": 8, "fusion_kernel_size": 5},
+    "slowfast_r50_detection": {
+        "depth": 50,
+        "alpha": 4,
+        "slow_frames": 8,
+        "fusion_kernel_size": 7,
+        "task": "detection",
+        "roi_aligned": False,
+    },
+}
+
+_PATHWAYS = ("slow", "fast")
+_STAGES = ("stem", "res2", "res3", "res4", "res5")
+_LAYER = {"conv": "conv", "norm": "bn"}
+_RULES: list[tuple[re.Pattern[str], Any]] = [
+    (
+        re.compile(r"blocks\.0\.multipathway_blocks\.([01])\.(conv|norm)\.(\w+)"),
+        lambda m: f"pathways.{_PATHWAYS[int(m[1])]}.stem.{_LAYER[m[2]]}.{m[3]}",
+    ),
+    (
+        re.compile(r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)\.branch1_(conv|norm)\.(\w+)"),
+        lambda m: f"pathways.{_PATHWAYS[int(m[2])]}.{_STAGES[int(m[1])]}.{m[3]}.shortcut.{_LAYER[m[4]]}.{m[5]}",
+    ),
+    (
+        re.compile(
+            r"blocks\.([1-4])\.multipathway_blocks\.([01])\.res_blocks\.(\d+)\.branch2\.(conv|norm)_([abc])\.(\w+)"
+        ),
+        lambda m: f"pathways.{_PATHWAYS[int(m[2])]}.{_STAGES[int(m[1])]}.{m[3]}.{_LAYER[m[4]]}_{m[5]}.{m[6]}",
+    ),
+    (
+        re.compile(r"blocks\.([0-3])\.multipathway_fusion\.(conv_fast_to_slow|norm)\.(\w+)"),
+        lambda m: f"laterals.{_STAGES[int(m[1])]}.{'conv' if m[2] == 'conv_fast_to_slow' else 'bn'}.{m[3]}",
+    ),
+    (re.compile(r"(?:blocks\.\d+|detection_head)\.proj\.(weight|bias)"), lambda m: f"head.proj.{m[1]}"),
+]
+
+
+def _our_key(key: str) -> str | None:
+    key = key.removeprefix("model.")
+    for pattern, target in _RULES:
+        match = pattern.fullmatch(key)
+        if match:
+            return target(match)
+    return None
+
+
+def _few(keys: list[str], limit: int = 3) -> str:
+    more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def convert_pytorchvideo_state_dict(
+    state_dict: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Renames `state_dict` to the keys of `target` (our model's state dict); every key must match one-to-one.
+
+    Raises `SfpError` naming a few keys that have no place in our model, that our model lacks, or whose shapes differ.
+    """
+    converted: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    for key, value in state_dict.items():
+        ours = _our_key(key)
+        if ours is None or ours not in target:
+            unknown.append(key)
+        else:
+            converted[ours] = value
+    if unknown:
+        raise SfpError(f"{len(unknown)} PyTorchVideo key(s) have no place in the model: {_few(unknown)}")
+    missing = [key for key in target if key not in converted]
+    if missing:
+        raise SfpError(f"{len(missing)} model key(s) missing from the PyTorchVideo state dict: {_few(missing)}")
+    mismatched = [
+        f"{key} {tuple(converted[key].shape)} vs {tuple(value.shape)}"
+        for key, value in target.items()
+        if converted[key].shape != value.shape
+    ]
+    if mismatched:
+        raise SfpError(f"{len(mismatched)} weight(s) of the wrong shape (theirs vs ours): {_few(mismatched)}")
+    return converted
+
+
+def pytorchvideo_config(arch: str) -> ModelConfig:
+    if arch not in PYTORCHVIDEO_ARCHS:
+        raise SfpError(f"unknown PyTorchVideo arch {arch!r}; known: {', '.join(PYTORCHVIDEO_ARCHS)}")
+    return ModelConfig(**PYTORCHVIDEO_ARCHS[arch])
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict saved with `torch.save`, bare or inside a checkpoint's `model_state` (PySlowFast `.pyth`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SfpError(f"state dict not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad input file
+        raise SfpError(f"{path}: not a torch state dict ({str(error).splitlines()[0]})") from None
+    if isinstance(data, Mapping) and "model_state" in data:
+        data = data["model_state"]
+    if not isinstance(data, Mapping) or not all(isinstance(value, torch.Tensor) for value in data.values()):
+        raise SfpError(f"{path}: expected a mapping of names to tensors")
+    return dict(data)
+
+
+def import_pytorchvideo(
+    state_dict: Mapping[str, torch.Tensor], arch: str
+) -> tuple[ModelConfig, int, dict[str, torch.Tensor]]:
+    """(config, num_classes, our state dict) for PyTorchVideo weights of `arch`."""
+    config = pytorchvideo_config(arch)
+    proj = next((value for key, value in state_dict.items() if key.endswith("proj.weight")), None)
+    num_classes = int(proj.shape[0]) if proj is not None else (80 if config.task == "detection" else 400)
+    with torch.device("meta"):
+        target = build_model(config, num_classes).state_dict()
+    return config, num_classes, convert_pytorchvideo_state_dict(state_dict, target)
+
+
+def write_checkpoint(
+    path: str | Path, model_state: Mapping[str, torch.Tensor], config: ModelConfig, num_classes: int
+) -> Path:
+    """Saves `{"model_state", "model_config", "num_classes"}`: enough for training to start from it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"model_state": dict(model_state), "model_config": config.model_dump(), "num_classes": num_classes}
+    torch.save(payload, path)
+    return path
+
+
+def import_pytorchvideo_file(source: str | Path, arch: str, output: str | Path) -> tuple[Path, ModelConfig, int]:
+    """Reads a PyTorchVideo state dict file, converts it and writes our checkpoint to `output`."""
+    config, num_classes, state = import_pytorchvideo(load_state_dict_file(source), arch)
+    return write_checkpoint(output, state, config, num_classes), config, num_classes
