@@ -9,8 +9,7 @@ DATASET ?= configs/datasets/kinetics400.yaml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast bench bench-model bench-preprocess bench-loader preprocess train evaluate \
-        mlflow-ui up down status clean
+.PHONY: help setup demo test test-fast bench bench-model preprocess train evaluate mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +39,18 @@ bench: bench-model ## all benchmarks (ratios against a baseline in the same proc
 
 bench-model: setup ## forward+backward clips/s: our SlowFast R50 vs PyTorchVideo's
 	$(BIN)/python benchmarks/bench_model.py
+
+up: setup ## start the local stack on 127.0.0.1: Ray head (8265), SeaweedFS S3 (8333), MLflow server (5000)
+	$(SFP) stack up $(ARGS)
+
+down: setup ## stop exactly what `make up` started
+	$(SFP) stack down $(ARGS)
+
+status: setup ## health of the local stack's services (exit 1 unless all are healthy)
+	$(SFP) stack status $(ARGS)
+
+env: ## print the environment that points clients at the local stack: eval "$$(make -s env)"
+	@$(SFP) stack env
 
 mlflow-ui: setup ## open the MLflow UI on the local store (or MLFLOW_TRACKING_URI's server)
 	@uri=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.sfp/mlflow/mlflow.db}; \

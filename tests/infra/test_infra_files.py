@@ -1,0 +1,373 @@
+"""The deployment files under infra/: they validate, name one image each, reference recipes that exist, and
+hold no credential."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+APP_DIR = "/opt/sfp"  # where the platform image holds the repository (WORKDIR of infra/docker/Dockerfile)
+
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+MLFLOW_PIN = next(d.split("==")[1] for d in PROJECT["dependencies"] if d.startswith("mlflow=="))
+PLATFORM_IMAGE = f"slowfast-platform:{PROJECT['version']}"  # documented in infra/README.md
+MLFLOW_IMAGE = f"sfp-mlflow:{MLFLOW_PIN}"
+RAY_MANIFESTS = sorted((INFRA / "kuberay").glob("*.yaml"))
+MLFLOW_MANIFESTS = sorted((INFRA / "mlflow" / "k8s").glob("*.yaml"))
+RAYJOBS = {path.stem: path for path in RAY_MANIFESTS if path.stem.startswith("rayjob-")}
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def walk(node: Any, key: str) -> Iterator[Any]:
+    """Every value stored under `key`, at any depth."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == key:
+                yield value
+            yield from walk(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item, key)
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [container for group in walk(doc, "containers") for container in group]
+
+
+def test_the_files_the_docs_promise_exist() -> None:
+    expected = {
+        "docker/Dockerfile",
+        "ray/cluster-aws.yaml",
+        "kuberay/raycluster.yaml",
+        "kuberay/rayjob-preprocess.yaml",
+        "kuberay/rayjob-pretrain.yaml",
+        "kuberay/rayjob-finetune-ava.yaml",
+        "mlflow/docker-compose.yaml",
+        "mlflow/k8s/deployment.yaml",
+        "mlflow/k8s/service.yaml",
+        "mlflow/mlflow-entrypoint.sh",
+        "README.md",
+    }
+    assert {name for name in expected if not (INFRA / name).is_file()} == set()
+
+
+# --- Ray cluster launcher ------------------------------------------------------------------------------------
+
+
+def test_cluster_config_validates_against_rays_schema() -> None:
+    import ray.autoscaler
+    from ray.autoscaler._private.util import validate_config
+
+    schema = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
+    config = yaml.safe_load((INFRA / "ray" / "cluster-aws.yaml").read_text())
+
+    jsonschema.validate(config, schema)
+    validate_config(config)  # Ray's own check: the schema plus the fields `ray up` requires
+
+
+def test_cluster_config_has_a_head_cpu_spot_workers_and_8_gpu_workers() -> None:
+    config = yaml.safe_load((INFRA / "ray" / "cluster-aws.yaml").read_text())
+    types = config["available_node_types"]
+    instance = {name: node["node_config"]["InstanceType"] for name, node in types.items()}
+
+    assert config["provider"]["type"] == "aws"
+    assert instance[config["head_node_type"]].startswith("m6i.")
+    assert types[config["head_node_type"]]["resources"] == {"CPU": 0}
+    assert instance["cpu-preprocess"] == "c6i.16xlarge"
+    assert types["cpu-preprocess"]["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
+    assert {instance["gpu-a100x8"], instance["gpu-a10gx8"]} == {"p4d.24xlarge", "g5.48xlarge"}
+    assert all("InstanceMarketOptions" not in types[name]["node_config"] for name in ("gpu-a100x8", "gpu-a10gx8"))
+    for name, node in types.items():
+        assert node["node_config"]["IamInstanceProfile"]["Name"].startswith("sfp-ray-"), name
+        if name != config["head_node_type"]:
+            assert 0 == node["min_workers"] < node["max_workers"] <= config["max_workers"], name
+    assert sum(types[name]["max_workers"] for name in types if name != "head") <= config["max_workers"]
+
+
+# --- Kubernetes manifests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", RAY_MANIFESTS + MLFLOW_MANIFESTS, ids=lambda p: str(p.relative_to(INFRA)))
+def test_manifest_has_the_fields_kubernetes_requires(path: Path) -> None:
+    docs = documents(path)
+    assert docs
+    for doc in docs:
+        assert doc["apiVersion"] == "v1" or re.fullmatch(r"[\w.-]+/v\d\w*", doc["apiVersion"])
+        assert isinstance(doc.get("kind"), str)
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"])
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "sfp"
+        for container in containers(doc):
+            assert container["name"] and container["image"], container
+
+
+def test_raycluster_has_a_head_and_cpu_and_gpu_worker_groups() -> None:
+    (cluster,) = documents(INFRA / "kuberay" / "raycluster.yaml")
+    spec = cluster["spec"]
+    groups = {group["groupName"]: group for group in spec["workerGroupSpecs"]}
+
+    assert (cluster["apiVersion"], cluster["kind"]) == ("ray.io/v1", "RayCluster")
+    assert spec["rayVersion"] == next(d.split("==")[1] for d in PROJECT["dependencies"] if d.startswith("ray["))
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    assert set(groups) == {"cpu-preprocess", "gpu-a100x8", "gpu-a10gx8"}
+    for name, group in groups.items():
+        assert 0 == group["minReplicas"] <= group["replicas"] <= group["maxReplicas"], name
+        (worker,) = containers(group)
+        gpus = worker["resources"]["limits"].get("nvidia.com/gpu", 0)
+        assert gpus == (0 if name == "cpu-preprocess" else 8), name
+        assert worker["resources"]["requests"] == worker["resources"]["limits"], name
+
+
+@pytest.mark.parametrize("stage", ["preprocess", "pretrain", "finetune-ava"])
+def test_rayjob_runs_its_stage_on_the_raycluster(stage: str) -> None:
+    (job,) = documents(RAYJOBS[f"rayjob-{stage}"])
+    (cluster,) = documents(INFRA / "kuberay" / "raycluster.yaml")
+    command = {"preprocess": "preprocess", "pretrain": "train", "finetune-ava": "finetune-ava"}[stage]
+
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+    assert job["spec"]["entrypoint"].startswith(f"sfp {command} --config {APP_DIR}/configs/")
+    assert containers(job["spec"]["submitterPodTemplate"])
+
+
+def test_ray_pods_get_mlflow_credentials_from_a_secret() -> None:
+    (cluster,) = documents(INFRA / "kuberay" / "raycluster.yaml")
+    for container in containers(cluster):
+        env = {item["name"]: item for item in container["env"]}
+        assert env["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.sfp.svc.cluster.local:5000"
+        for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "sfp-mlflow-client"
+
+
+def test_mlflow_deployment_takes_every_credential_from_secrets() -> None:
+    (deployment,) = documents(INFRA / "mlflow" / "k8s" / "deployment.yaml")
+    (service,) = documents(INFRA / "mlflow" / "k8s" / "service.yaml")
+    (container,) = containers(deployment)
+    env = {item["name"]: item for item in container["env"]}
+
+    secrets = ("MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
+    for name in secrets:
+        assert "value" not in env[name]
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] in {"sfp-mlflow-db", "sfp-mlflow-auth"}
+    assert "mlflow.sfp.svc.cluster.local:5000" in env["MLFLOW_ALLOWED_HOSTS"]["value"].split(",")
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+    assert (service["metadata"]["name"], service["spec"]["ports"][0]["port"]) == ("mlflow", 5000)
+
+
+def test_compose_runs_postgres_and_the_mlflow_image_with_file_secrets() -> None:
+    compose = yaml.safe_load((INFRA / "mlflow" / "docker-compose.yaml").read_text())
+    services = compose["services"]
+
+    assert services["mlflow"]["image"] == MLFLOW_IMAGE
+    assert re.fullmatch(r"postgres:\d+", services["postgres"]["image"])
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
+    assert services["mlflow"]["environment"]["MLFLOW_DB_PASSWORD_FILE"].startswith("/run/secrets/")
+    assert services["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]
+    assert all(secret["file"].startswith("./secrets/") for secret in compose["secrets"].values())
+    assert "secrets/" in (INFRA / "mlflow" / ".gitignore").read_text().split()
+
+
+# --- images --------------------------------------------------------------------------------------------------
+
+
+def named_images() -> dict[str, set[str]]:
+    """Every image each deployment file names."""
+    images: dict[str, set[str]] = {}
+    cluster = yaml.safe_load((INFRA / "ray" / "cluster-aws.yaml").read_text())
+    images["ray/cluster-aws.yaml"] = {
+        value for key in ("image", "head_image", "worker_image") for value in walk(cluster["docker"], key)
+    } | set(walk(cluster["available_node_types"], "worker_image"))
+    for path in RAY_MANIFESTS + MLFLOW_MANIFESTS:
+        images[str(path.relative_to(INFRA))] = {c["image"] for doc in documents(path) for c in containers(doc)}
+    return images
+
+
+def test_every_ray_file_names_the_platform_image_and_mlflow_files_the_mlflow_image() -> None:
+    images = named_images()
+    ray_files = {name: found for name, found in images.items() if not name.startswith("mlflow/")}
+    mlflow_files = {name: found for name, found in images.items() if name.startswith("mlflow/")}
+
+    assert {name: found for name, found in ray_files.items() if found - {PLATFORM_IMAGE}} == {}
+    assert {name: found for name, found in mlflow_files.items() if found - {MLFLOW_IMAGE}} == {}
+    assert images["ray/cluster-aws.yaml"] == {PLATFORM_IMAGE}
+    assert images["kuberay/raycluster.yaml"] == {PLATFORM_IMAGE}
+    assert images["mlflow/k8s/deployment.yaml"] == {MLFLOW_IMAGE}
+    # the launcher pulls from ECR and tags the image with exactly this name
+    cluster_text = (INFRA / "ray" / "cluster-aws.yaml").read_text()
+    assert f'docker tag "$registry/{PLATFORM_IMAGE}" {PLATFORM_IMAGE}' in cluster_text
+
+
+def test_the_image_names_are_the_ones_the_dockerfile_builds_and_the_readme_documents() -> None:
+    dockerfile = (INFRA / "docker" / "Dockerfile").read_text()
+    readme = (INFRA / "README.md").read_text()
+
+    assert f"-t {PLATFORM_IMAGE} ." in dockerfile and f"--target mlflow-server -t {MLFLOW_IMAGE} ." in dockerfile
+    assert re.search(r"^FROM \S+ AS platform$", dockerfile, re.M)
+    assert re.search(r"^FROM \S+ AS mlflow-server$", dockerfile, re.M)
+    assert f"`{PLATFORM_IMAGE}`" in readme and f"`{MLFLOW_IMAGE}`" in readme
+    assert f"WORKDIR {APP_DIR}\n" in dockerfile and "COPY configs ./configs" in dockerfile
+    assert "-c /tmp/constraints.txt" in dockerfile and "COPY requirements.lock" in dockerfile
+
+
+def test_every_path_the_dockerfile_copies_exists() -> None:
+    dockerfile = (INFRA / "docker" / "Dockerfile").read_text()
+    sources = [
+        source
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for source in [word for word in line.split()[1:] if not word.startswith("--")][:-1]
+    ]
+    assert "requirements.lock" in sources
+    assert [source for source in sources if not (REPO / source).exists()] == []
+
+
+# --- recipes -------------------------------------------------------------------------------------------------
+
+CONFIG_PATH = re.compile(r"(?:/opt/sfp/)?(configs/[\w./-]+\.ya?ml)")
+
+
+def referenced_configs() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted(INFRA.rglob("*")):
+        if path.is_file():
+            paths = set(CONFIG_PATH.findall(path.read_text(errors="replace")))
+            if paths:
+                found[str(path.relative_to(INFRA))] = paths
+    return found
+
+
+def test_every_recipe_the_infra_files_reference_exists_in_the_repo() -> None:
+    references = referenced_configs()
+    jobs = {f"kuberay/{path.name}" for path in RAYJOBS.values()}
+
+    assert jobs <= set(references), "each RayJob names its recipe"
+    assert {
+        "configs/datasets/kinetics400.yaml",
+        "configs/kinetics/slowfast_r50_8x8.yaml",
+        "configs/ava/slowfast_r50_ava.yaml",
+    } <= set().union(*references.values())
+    missing = {name: sorted(p for p in paths if not (REPO / p).is_file()) for name, paths in references.items()}
+    assert {name: paths for name, paths in missing.items() if paths} == {}
+
+
+# --- credentials ---------------------------------------------------------------------------------------------
+
+CREDENTIAL_PATTERNS = {
+    "AWS access key id": re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[0-9A-Z]{16}\b"),
+    "AWS secret access key": re.compile(r"(?i)aws_secret_access_key\s*[:=]\s*['\"]?[A-Za-z0-9/+=]{20,}"),
+    "literal password": re.compile(r"(?im)^[\s-]*[\w.-]*password\s*[:=][ \t]*['\"]?(?![$<{\s'\"]|valueFrom|$)\S+"),
+    "password in a URL": re.compile(r"://[^/\s:@$]+:(?![$<{])[^@\s/]+@"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "long literal secret or token": re.compile(
+        r"(?i)(?:secret|token)[\w-]*\s*[:=][ \t]*['\"]?(?![$<{/.])[A-Za-z0-9/+=_-]{32,}"
+    ),
+}
+
+
+def credential_findings(text: str) -> list[str]:
+    return [name for name, pattern in CREDENTIAL_PATTERNS.items() if pattern.search(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "  password: hunter22",
+        "POSTGRES_PASSWORD: mlflow",
+        "postgresql://mlflow:hunter22@db:5432/mlflow",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "RAY_AUTH_TOKEN=0123456789abcdef0123456789abcdef",
+    ],
+)
+def test_the_credential_check_catches(text: str) -> None:
+    assert credential_findings(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password: ${POSTGRES_PASSWORD}",
+        'password: "${POSTGRES_PASSWORD}"',
+        "POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password",
+        "- name: MLFLOW_DB_PASSWORD\n  valueFrom:",
+        "secretKeyRef: {name: sfp-mlflow-db, key: password}",
+        'backend="postgresql://${MLFLOW_DB_USER}:${quoted_password}@${MLFLOW_DB_HOST}"',
+        "--from-literal=password=\"$(openssl rand -hex 24)\"",
+    ],
+)
+def test_the_credential_check_lets_references_pass(text: str) -> None:
+    assert credential_findings(text) == []
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in INFRA.rglob("*") if p.is_file()), ids=lambda p: str(p.relative_to(INFRA))
+)
+def test_no_credential_literal_in_infra(path: Path) -> None:
+    assert credential_findings(path.read_text(errors="replace")) == []
+
+
+# --- the MLflow entrypoint -----------------------------------------------------------------------------------
+
+
+def test_mlflow_entrypoint_reads_secret_files_and_keeps_the_password_off_the_command_line(tmp_path: Path) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    record = tmp_path / "record.json"
+    (fake_bin / "mlflow").write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "ini = open(os.environ['MLFLOW_AUTH_CONFIG_PATH']).read()\n"
+        f"json.dump({{'argv': sys.argv[1:], 'env': dict(os.environ), 'ini': ini}}, open({str(record)!r}, 'w'))\n"
+    )
+    (fake_bin / "mlflow").chmod(0o755)
+    (fake_bin / "python").symlink_to(sys.executable)
+    password_file = tmp_path / "db_password"
+    password_file.write_text("p@ss/w:rd")
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),  # where the entrypoint writes its auth ini
+        "MLFLOW_DB_HOST": "db.internal",
+        "MLFLOW_DB_USER": "mlflow",
+        "MLFLOW_DB_PASSWORD_FILE": str(password_file),
+        "MLFLOW_ARTIFACTS_DESTINATION": "s3://sfp-mlflow/artifacts",
+        "MLFLOW_ALLOWED_HOSTS": "mlflow.example.com",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "k",
+    }
+    subprocess.run(["sh", str(INFRA / "mlflow" / "mlflow-entrypoint.sh")], env=env, check=True, timeout=30)
+    seen = json.loads(record.read_text())
+
+    uri = "postgresql://mlflow:p%40ss%2Fw%3Ard@db.internal:5432/mlflow"
+    assert seen["env"]["MLFLOW_BACKEND_STORE_URI"] == uri
+    assert f"database_uri = {uri}" in seen["ini"]
+    assert not any("p@ss" in arg or "p%40ss" in arg for arg in seen["argv"])
+    assert seen["argv"][:1] == ["server"]
+    assert seen["argv"][seen["argv"].index("--allowed-hosts") + 1] == "mlflow.example.com"
+    assert seen["argv"][seen["argv"].index("--app-name") + 1] == "basic-auth"
+    assert seen["env"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert oct(os.stat(seen["env"]["MLFLOW_AUTH_CONFIG_PATH"]).st_mode & 0o777) == "0o600"
+
+
+def test_mlflow_entrypoint_refuses_to_start_without_a_database_password(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "MLFLOW_DB_HOST": "db", "MLFLOW_DB_USER": "mlflow"}
+    result = subprocess.run(
+        ["sh", str(INFRA / "mlflow" / "mlflow-entrypoint.sh")], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode != 0
+    assert "MLFLOW_DB_PASSWORD" in result.stderr
