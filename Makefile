@@ -7,9 +7,16 @@ SFP := $(BIN)/sfp
 CONFIG ?= configs/kinetics/slowfast_r50_8x8.yaml
 DATASET ?= configs/datasets/kinetics400.yaml
 PYTEST_ARGS ?=
+# preprocess/train/evaluate run here, or as Ray jobs (`sfp jobs submit`) when a cluster is named: RAY_API_SERVER_ADDRESS
+# or RAY_ADDRESS set, or CLUSTER=<launcher yaml> (its Jobs API tunnelled to JOBS_ADDRESS by `ray dashboard CLUSTER`).
+CLUSTER ?=
+JOBS_ADDRESS ?= $(if $(and $(CLUSTER),$(if $(RAY_API_SERVER_ADDRESS),,1)),http://127.0.0.1:8265)
+JOBS := $(SFP) jobs
+JOBS_FLAGS = $(if $(JOBS_ADDRESS),--address $(JOBS_ADDRESS))
+RUN := $(if $(or $(RAY_ADDRESS),$(RAY_API_SERVER_ADDRESS),$(CLUSTER)),$(JOBS) submit $(JOBS_FLAGS) --,$(SFP))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast bench bench-model preprocess train evaluate mlflow-ui up down status env clean
+.PHONY: help setup demo test test-fast bench bench-model bench-loader preprocess train evaluate jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,16 +33,31 @@ test: setup ## the whole test suite (real Ray, SeaweedFS S3, MLflow)
 test-fast: setup ## the tests that start no Ray cluster or server
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-preprocess: setup ## DATASET=configs/datasets/<name>.yaml: decode a dataset into a frame store
-	$(SFP) preprocess $(DATASET) $(ARGS)
+preprocess: setup ## DATASET=configs/datasets/<name>.yaml: decode a dataset into a frame store (a Ray job on a cluster)
+	$(RUN) preprocess $(DATASET) $(ARGS)
 
-train: setup ## CONFIG=configs/kinetics/<recipe>.yaml: train, evaluate, register
-	$(SFP) train $(CONFIG) $(ARGS)
+train: setup ## CONFIG=configs/kinetics/<recipe>.yaml: train, evaluate, register (a Ray job on a cluster)
+	$(RUN) train $(CONFIG) $(ARGS)
 
-evaluate: setup ## MODEL=models:/name@alias FRAMESTORE=uri: multi-view top-1/top-5
-	$(SFP) evaluate $(MODEL) --framestore $(FRAMESTORE) $(ARGS)
+evaluate: setup ## MODEL=models:/name@alias FRAMESTORE=uri: multi-view top-1/top-5 (a Ray job on a cluster)
+	$(RUN) evaluate $(MODEL) --framestore $(FRAMESTORE) $(ARGS)
 
-bench: bench-model ## all benchmarks (ratios against a baseline in the same process)
+jobs: setup ## the cluster's jobs with their status (RAY_API_SERVER_ADDRESS, or CLUSTER=)
+	$(JOBS) list $(JOBS_FLAGS)
+
+logs: setup ## JOB=raysubmit_...: a job's output, followed until it ends
+	$(JOBS) logs $(JOB) --follow $(JOBS_FLAGS)
+
+stop: setup ## JOB=raysubmit_...: stop a job
+	$(JOBS) stop $(JOB) $(JOBS_FLAGS)
+
+cluster-up: setup ## CLUSTER=infra/ray/cluster-aws.yaml (the default): start the cluster (ray up)
+	$(BIN)/ray up -y $(or $(CLUSTER),infra/ray/cluster-aws.yaml)
+
+cluster-down: setup ## CLUSTER=infra/ray/cluster-aws.yaml (the default): tear the cluster down (ray down)
+	$(BIN)/ray down -y $(or $(CLUSTER),infra/ray/cluster-aws.yaml)
+
+bench: bench-model bench-loader ## all benchmarks (ratios against a baseline in the same process)
 
 bench-model: setup ## forward+backward clips/s: our SlowFast R50 vs PyTorchVideo's
 	$(BIN)/python benchmarks/bench_model.py
@@ -51,6 +73,9 @@ status: setup ## health of the local stack's services (exit 1 unless all are hea
 
 env: ## print the environment that points clients at the local stack: eval "$$(make -s env)"
 	@$(SFP) stack env
+
+bench-loader: setup ## training input clips/s per core: frame store vs PyAV on-the-fly decoding vs JPEG-decode floor
+	$(BIN)/python benchmarks/bench_loader.py
 
 mlflow-ui: setup ## open the MLflow UI on the local store (or MLFLOW_TRACKING_URI's server)
 	@uri=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.sfp/mlflow/mlflow.db}; \

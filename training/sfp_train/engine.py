@@ -28,12 +28,21 @@ def deepspeed_config(engine: EngineConfig, optim: OptimConfig, micro_batch_size:
         "gradient_accumulation_steps": engine.grad_accumulation,
         "gradient_clipping": engine.grad_clip,
         "zero_optimization": {"stage": engine.zero_stage},
-        "zero_allow_untested_optimizer": True,  # SGD with Nesterov momentum is the recipe's optimiser
+        "zero_allow_untested_optimizer": True,  # the recipe's SGD with Nesterov momentum, or torch's AdamW
         "bf16": {"enabled": precision == "bf16"},
         "fp16": {"enabled": False},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+
+
+def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
+    """The paper's SGD (Nesterov momentum, no weight decay on BN and biases), or AdamW for small runs."""
+    groups = param_groups(model, optim.weight_decay)
+    if optim.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=optim.peak_lr, weight_decay=optim.weight_decay)
+    return torch.optim.SGD(groups, lr=optim.peak_lr, momentum=optim.momentum, nesterov=optim.nesterov,
+                           weight_decay=optim.weight_decay)
 
 
 def build_engine(
@@ -47,13 +56,7 @@ def build_engine(
     """Wrap `model` (already on `device`) with a DeepSpeed engine and the recipe's SGD."""
     import deepspeed
 
-    optimizer = torch.optim.SGD(
-        param_groups(model, optim.weight_decay),
-        lr=optim.peak_lr,
-        momentum=optim.momentum,
-        nesterov=optim.nesterov,
-        weight_decay=optim.weight_decay,
-    )
+    optimizer = build_optimizer(model, optim)
     precision = resolve_precision(engine, device)
     config = deepspeed_config(engine, optim, micro_batch_size, precision)
     model_engine, _, _, _ = deepspeed.initialize(

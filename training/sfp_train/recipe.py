@@ -15,10 +15,11 @@ from sfp_train.models.config import ModelConfig
 class OptimConfig(StrictModel):
     """SGD as the paper: lr 0.1 per 64 clips scaled linearly with the global batch, warm-up, half-period cosine."""
 
+    optimizer: Literal["sgd", "adamw"] = "sgd"  # sgd: the paper's; adamw: for small from-scratch runs (the demo)
     epochs: int = Field(196, ge=1)
     batch_size: int = Field(64, ge=1)  # global clips per optimiser step, whatever the number of workers
     lr_per_64: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
     nesterov: bool = True
     weight_decay: float = Field(1e-4, ge=0)  # none on BN parameters and biases
     warmup_epochs: float = Field(34.0, ge=0)
