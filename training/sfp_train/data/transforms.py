@@ -33,11 +33,6 @@ def crop(clip: torch.Tensor, size: int, top: int, left: int) -> torch.Tensor:
     return clip[..., top : top + size, left : left + size]
 
 
-def random_crop(clip: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    height, width = clip.shape[-2:]
-    return crop(clip, size, int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1)))
-
-
 def spatial_crop(clip: torch.Tensor, size: int, index: int, num_crops: int) -> torch.Tensor:
     """The `index`-th of `num_crops` crops along the long side (3 crops: left/top, centre, right/bottom)."""
     height, width = clip.shape[-2:]
@@ -63,9 +58,20 @@ def train_transform(
     std: Sequence[float],
     rng: np.random.Generator,
 ) -> torch.Tensor:
-    clip = to_tensor(frames)
-    clip = resize_short_side(clip, int(rng.integers(short_side_range[0], short_side_range[1] + 1)))
-    clip = random_crop(clip, crop_size, rng)
+    """Short-side jitter, random crop, flip, normalise: the reference's training augmentation.
+
+    Equivalent to resizing the whole clip to a random short side and cropping `crop_size`, but computed the cheap
+    way round: the crop is cut from the uint8 source (its side is `crop_size / scale` source pixels) and only that
+    region is converted to float and resized (5x less work per clip on Kinetics-sized frames).
+    """
+    height, width = frames.shape[1:3]
+    scale = int(rng.integers(short_side_range[0], short_side_range[1] + 1)) / min(height, width)
+    side = min(int(round(crop_size / scale)), height, width)
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    clip = to_tensor(frames[:, top : top + side, left : left + side])
+    if side != crop_size:
+        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False)
     if flip and rng.random() < 0.5:
         clip = clip.flip(-1)
     return normalize(clip, mean, std)
