@@ -272,15 +272,23 @@ def start_seaweedfs(
     """Start `weed mini` storing into `data_dir`, wait until S3 answers, create `buckets`; return its handle.
 
     `s3_port=None` picks a free port. Raises `SfpError` with the tail of the server log if S3 does not answer
-    within `timeout` seconds (the server is stopped first).
+    within `timeout` seconds (the server is stopped first). A server that exits at once is started again on
+    fresh ports: another process can take a free port between our pick and weed's bind.
     """
-    server = launch_seaweedfs(
-        data_dir, host=host, s3_port=s3_port, access_key=access_key, secret_key=secret_key, region=region
-    )
-    try:
-        server.wait_until_ready(timeout)
-        server.create_buckets(buckets)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    attempts = 1 if s3_port is not None else 3
+    for attempt in range(attempts):
+        server = launch_seaweedfs(
+            data_dir, host=host, s3_port=s3_port, access_key=access_key, secret_key=secret_key, region=region
+        )
+        try:
+            server.wait_until_ready(timeout)
+            server.create_buckets(buckets)
+            return server
+        except SfpError:
+            server.stop()
+            if attempt + 1 == attempts:
+                raise
+        except BaseException:
+            server.stop()
+            raise
+    raise SfpError("SeaweedFS did not start")
