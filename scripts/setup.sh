@@ -17,6 +17,17 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   fi
 fi
 
+# Chromium and its WebDriver: only the browser test of the MLflow UI needs them (it is skipped without them).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing chromium and chromium-driver with apt-get"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+      || echo "setup: apt-get could not install chromium; the browser test will be skipped" >&2
+  else
+    echo "setup: chromium is missing (sudo apt-get install -y chromium chromium-driver); the browser test will be skipped" >&2
+  fi
+fi
+
 command -v "$PYTHON" >/dev/null || { echo "setup: $PYTHON not found; install Python 3.11 or set PYTHON=" >&2; exit 1; }
 stamp="$VENV/.sfp-deps-$(cat pyproject.toml requirements.lock | sha1sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

@@ -43,7 +43,7 @@ def test_frame_store_holds_every_clip(demo_run):
 def test_checkpoint_holds_model_and_engine_state(demo_run):
     from sfp_train.checkpoints import load_model_file, read_train_state
 
-    checkpoints = sorted((demo_run / "runs" / "e2e").glob("checkpoint_*"))
+    checkpoints = sorted(path for path in (demo_run / "runs" / "e2e").glob("checkpoint_*") if path.is_dir())
     assert checkpoints, "Ray Train wrote no checkpoint"
     latest = checkpoints[-1]
     state = read_train_state(latest)
@@ -68,7 +68,9 @@ def test_mlflow_run_has_params_metrics_artifacts_and_a_registered_model(demo_run
         assert metric in run.data.metrics, metric
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 18 // 4
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
-    assert {"config", "dataset", "evaluation", "model"} <= artifacts
+    assert {"config", "dataset", "evaluation"} <= artifacts
+    (logged_model,) = client.search_logged_models([experiment.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
+    assert logged_model.name == "model"
     assert run.data.tags["sfp.framestore.uri"].endswith("framestore")
     version = client.get_model_version_by_alias("slowfast-e2e", "kinetics-pretrained")
     assert version.run_id == run.info.run_id
