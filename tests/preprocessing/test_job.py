@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from sfp import storage
 from sfp.config import validate
 from sfp.errors import SfpError
 from sfp.framestore import FrameStore
@@ -85,24 +84,3 @@ def test_rerun_after_a_crash_only_processes_what_is_missing(tmp_path, fixtures_d
     assert (store.manifest.clips, store.manifest.errors) == (3, 2)
     assert len({record.clip_id for record in store.records}) == 3
     assert len(list((output / "shards").glob("*.parquet"))) == len(store.manifest.shards)
-
-
-def test_preprocess_reads_and_writes_s3(tmp_path, fixtures_dir, s3_env, ray_cluster):
-    import boto3
-
-    manifest = make_dataset(tmp_path / "k", fixtures_dir)
-    s3 = boto3.client("s3", endpoint_url=s3_env.endpoint_url)
-    for path in (tmp_path / "k").rglob("*"):
-        if path.is_file():
-            s3.upload_file(str(path), "sfp-test", f"datasets/k/{path.relative_to(tmp_path / 'k')}")
-    remote = validate(PreprocessConfig, {
-        "dataset": {"manifest": "s3://sfp-test/datasets/k/train.csv", "video_root": "s3://sfp-test/datasets/k/videos"},
-        "decode": {"short_side": 128},
-        "output": {"uri": "s3://sfp-test/framestores/k", "clips_per_shard": 2},
-        "error_budget": 0.5,
-    })
-    run_preprocess(remote)
-    store = FrameStore.open("s3://sfp-test/framestores/k")
-    assert (store.manifest.clips, store.manifest.errors) == (3, 2)
-    assert store.read_frames(store.record("ccccccccccc_000005_000015"), [0]).shape == (1, 128, 172, 3)
-    assert storage.exists("s3://sfp-test/framestores/k/_errors.parquet")
