@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Decode a dataset described by a YAML file (configs/datasets/*.yaml) or by flags.",
     )
     parser.add_argument("dataset", nargs="?", help="dataset YAML (dataset:, decode:, output: sections)")
+    parser.add_argument("--config", dest="config_path", help="the dataset YAML, as a flag (same as the positional)")
     parser.add_argument("--format", choices=["kinetics", "csv"], help="dataset.format")
     parser.add_argument("--manifest", help="dataset.manifest: the dataset CSV (local path or s3://)")
     parser.add_argument("--video-root", help="dataset.video_root: folder the video paths are relative to")
@@ -37,9 +38,12 @@ def run(args: argparse.Namespace) -> int:
         "output.uri": args.output,
     }
     overrides = [f"{key}={value}" for key, value in flags.items() if value is not None] + list(args.overrides)
-    if args.dataset is None and args.manifest is None:
+    if args.dataset and args.config_path:
+        raise ConfigError("give the dataset YAML once: positionally or with --config")
+    path = args.dataset or args.config_path
+    if path is None and args.manifest is None:
         raise ConfigError("give a dataset YAML, or --manifest and --output")
-    config = load_config(PreprocessConfig, args.dataset, overrides)
+    config = load_config(PreprocessConfig, path, overrides)
     init_ray(args.ray_address)
     summary = run_preprocess(config)
     print("\n".join(summary.lines()))
