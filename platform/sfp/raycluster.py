@@ -46,12 +46,15 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 def code_version() -> str:
-    """The git commit of the working tree when there is one, else the package version."""
+    """`SFP_CODE_VERSION` when set (a Ray job runs an uploaded copy of the checkout, outside git: `sfp jobs submit`
+    records the submitter's commit there), else the git commit of the working tree, else the package version."""
     import subprocess
     from pathlib import Path
 
     import sfp
 
+    if os.environ.get("SFP_CODE_VERSION"):
+        return os.environ["SFP_CODE_VERSION"]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],

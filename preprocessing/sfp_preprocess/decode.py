@@ -1,40 +1,26 @@
 """Decode one video (or a time window of it) into JPEG frames at a constant frame rate with ffmpeg.
 
-ffmpeg-python builds the filter graph; the process runs with a time limit and an address-space limit, and the input
-is opened with only the `file` protocol and only container demuxers, because scraped videos are untrusted:
-no playlists, concat lists, image sequences or network protocols.
+The frames are on an exact grid: frame `i` of a window starting at `t0` is the source frame shown at
+`t0 + i / fps` (duplicated or dropped as the source's frame rate requires, so variable frame rates come out
+constant), and a window of `d` seconds has exactly `round(d * fps)` frames, fewer only when the video is shorter.
+Rotation metadata is applied (portrait videos come out portrait), every pixel format becomes 8-bit full-range
+JPEG, and the short side is scaled to `short_side`. A long window is returned in rows of `frames_per_row` frames
+as it is decoded, so a movie is never held in memory at once.
 """
 
 from __future__ import annotations
 
-import resource
-import subprocess
 from dataclasses import dataclass
+from typing import Iterator
 
 import ffmpeg
 
-# Demuxers of real video containers; everything else (concat, hls, image2, lavfi, ...) is refused.
-CONTAINER_DEMUXERS = (
-    "mov,mp4,m4a,3gp,3g2,mj2",
-    "matroska,webm",
-    "avi",
-    "flv",
-    "mpegts",
-    "mpeg",
-    "ogg",
-    "asf",
-    "h264",
-    "hevc",
-)
+from sfp_preprocess.jpegs import JpegSplitter, jpeg_size, split_jpeg_stream
+from sfp_preprocess.probe import VideoInfo, probe_video
+from sfp_preprocess.sandbox import CONTAINER_DEMUXERS, DecodeError, safe_input, stream_output
 
-
-class DecodeError(Exception):
-    """A clip that cannot be decoded; `stage` says where it failed."""
-
-    def __init__(self, stage: str, reason: str) -> None:
-        super().__init__(f"{stage}: {reason}")
-        self.stage = stage
-        self.reason = reason
+__all__ = ["CONTAINER_DEMUXERS", "DecodeError", "DecodeParams", "DecodedClip", "decode_clip", "decode_rows",
+           "split_jpeg_stream"]
 
 
 @dataclass(frozen=True)
@@ -50,116 +36,91 @@ class DecodeParams:
 @dataclass
 class DecodedClip:
     frames: list[bytes]
-    timestamps: list[float]
+    timestamps: list[float]  # seconds from `start_sec`
     width: int
     height: int
+    start_sec: float = 0.0  # time of the first frame on the source's timeline
+    first_frame: int = 0  # index of the first frame in the decoded window
 
 
-def build_command(path: str, params: DecodeParams, start_sec: float | None, end_sec: float | None) -> list[str]:
-    input_options: dict = {
-        "protocol_whitelist": "file",
-        "format_whitelist": ",".join(CONTAINER_DEMUXERS),
-        "threads": params.threads,
-    }
+def build_command(
+    path: str, params: DecodeParams, info: VideoInfo, start_sec: float | None, end_sec: float | None
+) -> list[str]:
+    source, input_options = safe_input(path)
+    input_options = {**input_options, "threads": params.threads}
     if start_sec is not None and start_sec > 0:
         input_options["ss"] = f"{start_sec:.6f}"
     if end_sec is not None:
         input_options["t"] = f"{end_sec - (start_sec or 0.0):.6f}"
     side = params.short_side
     stream = (
-        ffmpeg.input(path, **input_options)  # autorotate (default on) makes frames upright before the filters
-        .video.filter("fps", fps=params.fps, round="near")
+        ffmpeg.input(source, **input_options)[str(info.stream_index)]  # autorotate (on by default) runs first
+        .filter("fps", fps=params.fps, round="near")
         # short side to `side`, the other keeps the aspect ratio, rounded to an even number
         .filter("scale", w=f"if(lt(iw,ih),{side},-2)", h=f"if(lt(iw,ih),-2,{side})", flags="bicubic")
-        .filter("format", "yuvj420p")
+        .filter("format", "yuvj420p")  # any pixel format (10-bit, 4:4:4, RGB, limited range) -> 8-bit full range
     )
-    output = stream.output(
-        "pipe:",
-        format="image2pipe",
-        vcodec="mjpeg",
-        **{"q:v": params.jpeg_qscale, "threads": params.threads, "an": None, "sn": None, "dn": None},
-    )
+    output_options: dict = {"q:v": params.jpeg_qscale, "threads": params.threads, "an": None, "sn": None, "dn": None}
+    count = info.frame_count(start_sec, end_sec, params.fps)
+    if count is not None:
+        output_options["frames:v"] = count  # the fps filter may add one frame at the end of the stream
+    output = stream.output("pipe:", format="image2pipe", vcodec="mjpeg", **output_options)
     return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"] + output.get_args()
 
 
-def split_jpeg_stream(data: bytes) -> list[bytes]:
-    """Split ffmpeg's concatenated JPEG output into frames by walking the JPEG markers.
+def decode_rows(
+    path: str,
+    params: DecodeParams,
+    info: VideoInfo,
+    start_sec: float | None = None,
+    end_sec: float | None = None,
+    frames_per_row: int | None = None,
+    timeout_sec: float | None = None,
+) -> Iterator[DecodedClip]:
+    """Decode `[start_sec, end_sec)` of a probed local file, yielding rows of `frames_per_row` frames (the last one
+    may be shorter) or, by default, one row with every frame."""
+    if info.frame_count(start_sec, end_sec, params.fps) == 0:
+        raise DecodeError("decode", f"no video in the window [{start_sec}, {end_sec}) s")
+    first_time = info.window(start_sec, end_sec)[0]
+    command = build_command(path, params, info, start_sec, end_sec)
+    splitter, pending, emitted = JpegSplitter(), [], 0
 
-    Header segments are skipped by their length; in entropy-coded data, 0xFF is always followed by 0x00 or a restart
-    marker, so the first other marker after the scan is the end of the image.
-    """
-    frames: list[bytes] = []
-    position, size = 0, len(data)
-    while position + 4 <= size:
-        if data[position : position + 2] != b"\xff\xd8":
-            raise DecodeError("decode", f"corrupt JPEG stream at byte {position}")
-        cursor = position + 2
-        while True:
-            if cursor + 4 > size:
-                raise DecodeError("decode", "truncated JPEG stream")
-            marker = data[cursor + 1]
-            length = int.from_bytes(data[cursor + 2 : cursor + 4], "big")
-            cursor += 2 + length
-            if marker == 0xDA:  # start of scan: entropy-coded data follows
-                break
-        while True:
-            cursor = data.find(b"\xff", cursor)
-            if cursor < 0 or cursor + 1 >= size:
-                raise DecodeError("decode", "truncated JPEG stream")
-            following = data[cursor + 1]
-            if following == 0xD9:
-                cursor += 2
-                break
-            cursor += 2 if (following == 0x00 or 0xD0 <= following <= 0xD7) else 1
-        frames.append(data[position:cursor])
-        position = cursor
-    return frames
+    def row(frames: list[bytes]) -> DecodedClip:
+        width, height = jpeg_size(frames[0])
+        return DecodedClip(
+            frames=frames,
+            timestamps=[index / params.fps for index in range(len(frames))],
+            width=width,
+            height=height,
+            start_sec=first_time + emitted / params.fps,
+            first_frame=emitted,
+        )
 
-
-def _jpeg_size(jpeg: bytes) -> tuple[int, int]:
-    cursor = 2
-    while cursor + 9 < len(jpeg):
-        marker = jpeg[cursor + 1]
-        length = int.from_bytes(jpeg[cursor + 2 : cursor + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height = int.from_bytes(jpeg[cursor + 5 : cursor + 7], "big")
-            width = int.from_bytes(jpeg[cursor + 7 : cursor + 9], "big")
-            return width, height
-        cursor += 2 + length
-    raise DecodeError("decode", "JPEG frame without a size")
-
-
-def _limit_memory(max_bytes: int):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
-
-    return apply
+    chunks = stream_output(
+        command, stage="decode", timeout_sec=timeout_sec or params.timeout_sec, max_memory_mb=params.max_memory_mb
+    )
+    try:
+        for chunk in chunks:
+            for frame in splitter.feed(chunk):
+                pending.append(frame)
+                if frames_per_row is not None and len(pending) == frames_per_row:
+                    yield row(pending)
+                    emitted, pending = emitted + len(pending), []
+    finally:
+        chunks.close()  # a consumer that stops early stops ffmpeg
+    splitter.finish()
+    if pending:
+        yield row(pending)
+    elif emitted == 0:
+        raise DecodeError("decode", "no video frames decoded")
 
 
 def decode_clip(
-    path: str, params: DecodeParams, start_sec: float | None = None, end_sec: float | None = None
+    path: str, params: DecodeParams, start_sec: float | None = None, end_sec: float | None = None,
+    info: VideoInfo | None = None,
 ) -> DecodedClip:
-    """Decode `path` (a local file) to JPEG frames at `params.fps`, short side `params.short_side`."""
-    command = build_command(path, params, start_sec, end_sec)
-    try:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            timeout=params.timeout_sec,
-            preexec_fn=_limit_memory(params.max_memory_mb * 1024 * 1024),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise DecodeError("decode", f"timed out after {params.timeout_sec:.0f} s") from None
-    except FileNotFoundError:
-        raise DecodeError("decode", "ffmpeg is not installed (apt-get install -y ffmpeg)") from None
-    if completed.returncode != 0:
-        message = completed.stderr.decode(errors="replace").strip().splitlines()
-        reason = message[-1] if message else f"ffmpeg exited with {completed.returncode}"
-        raise DecodeError("decode", reason[:300])
-    frames = split_jpeg_stream(completed.stdout)
-    if not frames:
-        raise DecodeError("decode", "no video frames decoded (no video stream, or an empty window)")
-    width, height = _jpeg_size(frames[0])
-    timestamps = [index / params.fps for index in range(len(frames))]
-    return DecodedClip(frames=frames, timestamps=timestamps, width=width, height=height)
+    """Probe (unless `info` is given) and decode `path` (a local file) to one clip of JPEG frames."""
+    if info is None:
+        info = probe_video(path, timeout_sec=params.timeout_sec, max_memory_mb=params.max_memory_mb)
+    (clip,) = decode_rows(path, params, info, start_sec, end_sec)
+    return clip

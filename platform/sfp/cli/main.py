@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "sfp.cli.ava",
     "sfp.cli.demo",
     "sfp.cli.stack",
+    "sfp.cli.jobs",
 )
 
 

@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="decode a video dataset into a Parquet frame store (Ray Data job)",
         description="Decode a dataset described by a YAML file (configs/datasets/*.yaml) or by flags.",
     )
-    parser.add_argument("dataset", nargs="?", help="dataset YAML (dataset:, decode:, output: sections)")
+    parser.add_argument("dataset", nargs="?", help="dataset YAML (dataset:, decode:, output:, tracking: sections)")
     parser.add_argument("--config", dest="config_path", help="the dataset YAML, as a flag (same as the positional)")
-    parser.add_argument("--format", choices=["kinetics", "csv"], help="dataset.format")
+    parser.add_argument("--format", choices=["kinetics", "csv", "folder", "ava"], help="dataset.format")
     parser.add_argument("--manifest", help="dataset.manifest: the dataset CSV (local path or s3://)")
     parser.add_argument("--video-root", help="dataset.video_root: folder the video paths are relative to")
     parser.add_argument("--output", help="output.uri: where the frame store goes (local path or s3://)")
@@ -37,12 +37,16 @@ def run(args: argparse.Namespace) -> int:
         "dataset.video_root": args.video_root,
         "output.uri": args.output,
     }
-    overrides = [f"{key}={value}" for key, value in flags.items() if value is not None] + list(args.overrides)
-    if args.dataset and args.config_path:
+    overrides = list(args.overrides)
+    path = args.dataset
+    if args.dataset and "=" in args.dataset and not args.dataset.endswith((".yaml", ".yml")):
+        path, overrides = None, [args.dataset, *overrides]  # `--config x.yaml a.b=1`: the first override
+    if path and args.config_path:
         raise ConfigError("give the dataset YAML once: positionally or with --config")
-    path = args.dataset or args.config_path
-    if path is None and args.manifest is None:
-        raise ConfigError("give a dataset YAML, or --manifest and --output")
+    path = path or args.config_path
+    overrides = [f"{key}={value}" for key, value in flags.items() if value is not None] + overrides
+    if path is None and args.manifest is None and args.video_root is None:
+        raise ConfigError("give a dataset YAML, or --manifest (or --video-root for --format folder) and --output")
     config = load_config(PreprocessConfig, path, overrides)
     init_ray(args.ray_address)
     summary = run_preprocess(config)

@@ -7,13 +7,16 @@ A frame store is a folder (local or `s3://`) holding
 - `_index.parquet`: one small row per clip (id, label, split, sizes, and where its row lives), so that a reader plans
   an epoch without touching frame data;
 - `_errors.parquet`: one row per source clip that could not be stored (clip id, source, stage, reason);
+- `_segments.parquet` (stores of long videos only): which rows are the consecutive segments of which video, so that
+  `FrameStore.read_span(video_id, times)` reads any window of a movie, across segment boundaries;
 - `_manifest.json`: written last, the commit point. A folder without it is not a frame store (yet).
 """
 
-from sfp.framestore.schema import CLIP_SCHEMA, ERROR_SCHEMA, INDEX_SCHEMA, SCHEMA_VERSION
+from sfp.framestore.schema import CLIP_SCHEMA, ERROR_SCHEMA, INDEX_SCHEMA, SCHEMA_VERSION, SEGMENT_SCHEMA
 from sfp.framestore.manifest import Manifest, ShardInfo
-from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord
-from sfp.framestore.writer import finalize_store, shard_name_for, write_shard
+from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord, SegmentRecord
+from sfp.framestore.segments import window_times
+from sfp.framestore.writer import ShardWriter, finalize_store, shard_name_for, write_shard
 from sfp.framestore.reader import ClipLocation, FrameStore, decode_jpeg
 
 __all__ = [
@@ -21,15 +24,19 @@ __all__ = [
     "ERROR_SCHEMA",
     "INDEX_SCHEMA",
     "SCHEMA_VERSION",
+    "SEGMENT_SCHEMA",
     "ClipLocation",
     "ClipRecord",
     "EncodedClip",
     "ErrorRecord",
     "FrameStore",
     "Manifest",
+    "SegmentRecord",
     "ShardInfo",
+    "ShardWriter",
     "decode_jpeg",
     "finalize_store",
     "shard_name_for",
+    "window_times",
     "write_shard",
 ]

@@ -14,8 +14,9 @@ from PIL import Image
 from sfp import storage
 from sfp.errors import FrameStoreError, StorageError
 from sfp.framestore.manifest import Manifest
-from sfp.framestore.records import ClipRecord, ErrorRecord
-from sfp.framestore.schema import ERRORS_FILE, INDEX_FILE, MANIFEST_FILE
+from sfp.framestore.records import ClipRecord, ErrorRecord, SegmentRecord
+from sfp.framestore.schema import ERRORS_FILE, INDEX_FILE, MANIFEST_FILE, SEGMENTS_FILE
+from sfp.framestore.segments import frame_positions
 
 
 class ClipLocation(NamedTuple):
@@ -66,8 +67,8 @@ class FrameStore:
     def __getstate__(self) -> dict:  # picklable for Ray tasks: open file handles stay behind
         state = self.__dict__.copy()
         state["_open_shards"] = OrderedDict()
-        state.pop("records", None)
-        state.pop("_records_by_id", None)
+        for cached in ("records", "_records_by_id", "_segments_by_video"):
+            state.pop(cached, None)
         return state
 
     @cached_property
@@ -88,6 +89,49 @@ class FrameStore:
             return self._records_by_id[clip_id]
         except KeyError:
             raise FrameStoreError(f"{self.uri}: no clip {clip_id!r}") from None
+
+    @cached_property
+    def _segments_by_video(self) -> dict[str, list[SegmentRecord]]:
+        uri = storage.join_uri(self.uri, SEGMENTS_FILE)
+        if not storage.exists(uri):
+            return {}
+        with storage.open_for_read(uri) as handle:
+            table = pq.read_table(handle)
+        by_video: dict[str, list[SegmentRecord]] = {}
+        for row in table.to_pylist():
+            by_video.setdefault(row["video_id"], []).append(SegmentRecord(**row))
+        return {video: sorted(rows, key=lambda row: row.segment) for video, rows in by_video.items()}
+
+    def videos(self) -> list[str]:
+        """Ids of the long videos stored as segments (empty for a store of clips)."""
+        return sorted(self._segments_by_video)
+
+    def segments(self, video_id: str) -> list[SegmentRecord]:
+        """One video's segments in time order (`_segments.parquet`)."""
+        try:
+            return self._segments_by_video[video_id]
+        except KeyError:
+            raise FrameStoreError(f"{self.uri}: no segmented video {video_id!r}") from None
+
+    def read_span_jpegs(self, video_id: str, times_sec: Sequence[float]) -> list[bytes]:
+        """The JPEG frames of a segmented video nearest to `times_sec` (seconds in the source video), reading
+        each segment involved once: a window that straddles two segments reads both."""
+        segments = self.segments(video_id)
+        positions = frame_positions(video_id, segments, times_sec)
+        wanted: dict[int, list[int]] = {}
+        for position, index in positions:
+            wanted.setdefault(position, []).append(index)
+        found: dict[tuple[int, int], bytes] = {}
+        for position, indices in wanted.items():
+            unique = sorted(set(indices))
+            jpegs = self.read_jpegs(self.record(segments[position].clip_id), unique)
+            found.update({(position, index): jpeg for index, jpeg in zip(unique, jpegs)})
+        return [found[key] for key in positions]
+
+    def read_span(self, video_id: str, times_sec: Sequence[float], max_short_side: int | None = None) -> np.ndarray:
+        """Decode the frames of a segmented video nearest to `times_sec`: `[T, H, W, 3]` uint8 RGB. With
+        `sfp.framestore.window_times(keyframe_sec, 32, 2, fps)` this is an AVA keyframe's input window."""
+        return np.stack([decode_jpeg(data, max_short_side) for data in self.read_span_jpegs(video_id, times_sec)])
 
     def errors(self) -> list[ErrorRecord]:
         with storage.open_for_read(storage.join_uri(self.uri, ERRORS_FILE)) as handle:

@@ -55,3 +55,16 @@ class ErrorRecord:
     source_path: str
     stage: str
     reason: str
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """One row of `_segments.parquet`: a fixed-length piece of a long video, stored as the clip `clip_id`."""
+
+    video_id: str
+    segment: int
+    clip_id: str
+    start_sec: float
+    fps: float
+    first_frame: int
+    num_frames: int

@@ -8,6 +8,7 @@ FORMAT_NAME = "sfp-framestore"
 MANIFEST_FILE = "_manifest.json"
 INDEX_FILE = "_index.parquet"
 ERRORS_FILE = "_errors.parquet"
+SEGMENTS_FILE = "_segments.parquet"  # only in stores of long videos cut into segments (AVA)
 SHARDS_DIR = "shards"
 
 # One row per stored clip in the shards.
@@ -45,5 +46,20 @@ ERROR_SCHEMA = pa.schema(
         pa.field("source_path", pa.string()),
         pa.field("stage", pa.string()),  # locate | probe | decode | encode | write
         pa.field("reason", pa.string()),
+    ]
+)
+
+# One row per stored segment of a long video, in `_segments.parquet`. A segment is an ordinary clip row; segments of
+# one video do not overlap and follow each other on one frame grid: frame `first_frame + i` of the video's span is
+# at `start_sec + i / fps`. A v1 reader that ignores this file still reads every segment as a clip.
+SEGMENT_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("segment", pa.int32()),  # 0, 1, ... in time order
+        pa.field("clip_id", pa.string(), nullable=False),  # the segment's row in the shards and the index
+        pa.field("start_sec", pa.float64()),  # time of its first frame in the source video
+        pa.field("fps", pa.float32()),
+        pa.field("first_frame", pa.int64()),  # index of its first frame on the video's frame grid
+        pa.field("num_frames", pa.int32()),
     ]
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import asdict
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 
 from sfp import storage
 from sfp.framestore.manifest import Manifest, ShardInfo
-from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord
+from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord, SegmentRecord
 from sfp.framestore.schema import (
     CLIP_SCHEMA,
     ERROR_SCHEMA,
@@ -20,6 +21,8 @@ from sfp.framestore.schema import (
     INDEX_FILE,
     INDEX_SCHEMA,
     MANIFEST_FILE,
+    SEGMENT_SCHEMA,
+    SEGMENTS_FILE,
     SHARDS_DIR,
 )
 
@@ -33,11 +36,98 @@ def shard_name_for(clip_ids: Iterable[str]) -> str:
 def _clips_table(clips: Sequence[EncodedClip]) -> pa.Table:
     columns = {name: [] for name in CLIP_SCHEMA.names}
     for clip in clips:
-        row = asdict(clip)
-        row["num_frames"] = clip.num_frames
         for name in CLIP_SCHEMA.names:
-            columns[name].append(row[name])
+            columns[name].append(getattr(clip, name))
     return pa.Table.from_pydict(columns, schema=CLIP_SCHEMA)
+
+
+class ShardWriter:
+    """Write one Parquet shard a row group at a time, so a worker holds at most one row group of frames.
+
+    The shard appears at its final name only on `close()` (a temporary file is renamed or uploaded in one step);
+    `abort()` (or leaving the `with` block on an exception) leaves nothing behind. JPEG bytes do not compress
+    further, so shards are stored uncompressed by default.
+    """
+
+    def __init__(self, store_uri: str, relative_path: str, clips_per_row_group: int = 1, compression: str = "none"):
+        self.store_uri, self.relative_path = store_uri, relative_path
+        self.clips_per_row_group, self.compression = clips_per_row_group, compression
+        self._stack = ExitStack()
+        self._local_path: Path | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[EncodedClip] = []
+        self._records: list[ClipRecord] = []
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.abort()
+
+    def add(self, clip: EncodedClip) -> None:
+        position = len(self._records)
+        self._records.append(
+            ClipRecord(
+                clip_id=clip.clip_id,
+                label=clip.label,
+                label_id=clip.label_id,
+                split=clip.split,
+                source_path=clip.source_path,
+                start_sec=clip.start_sec,
+                end_sec=clip.end_sec,
+                fps=clip.fps,
+                width=clip.width,
+                height=clip.height,
+                num_frames=clip.num_frames,
+                shard=self.relative_path,
+                row_group=position // self.clips_per_row_group,
+                row_in_group=position % self.clips_per_row_group,
+            )
+        )
+        self._pending.append(clip)
+        if len(self._pending) == self.clips_per_row_group:
+            self._flush()
+
+    @property
+    def rows(self) -> int:
+        return len(self._records)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._writer is None:
+            self._local_path = self._stack.enter_context(
+                storage.atomic_local_path(storage.join_uri(self.store_uri, self.relative_path))
+            )
+            self._writer = pq.ParquetWriter(
+                self._local_path,
+                CLIP_SCHEMA,
+                compression=self.compression,
+                use_dictionary=["label", "split"],
+                write_statistics=["clip_id"],
+            )
+        self._writer.write_table(_clips_table(self._pending), row_group_size=len(self._pending))
+        self._pending = []
+
+    def close(self) -> tuple[ShardInfo, list[ClipRecord]]:
+        """Finish the shard and put it in place; returns its info and the index records of its clips."""
+        if not self._records:
+            raise ValueError("a shard needs at least one clip")
+        self._flush()
+        assert self._writer is not None and self._local_path is not None
+        self._writer.close()
+        size = self._local_path.stat().st_size
+        self._stack.close()  # renames (or uploads) the finished file
+        return ShardInfo(path=self.relative_path, rows=len(self._records), bytes=size), self._records
+
+    def abort(self) -> None:
+        """Drop what was written: the temporary file goes, nothing is renamed or uploaded."""
+        if self._writer is not None:
+            self._writer.close()
+        aborted = RuntimeError("shard aborted")
+        self._stack.__exit__(RuntimeError, aborted, None)
+        self._writer, self._pending = None, []
 
 
 def write_shard(
@@ -50,41 +140,14 @@ def write_shard(
     """Write clips as one Parquet shard (atomically) and return its info and the clips' index records.
 
     `relative_path` comes from `shard_name_for(planned clip ids)`, so a rerun of the same plan writes the same
-    names. JPEG bytes do not compress further, so shards are stored uncompressed by default.
+    names. To write clip by clip without holding them all, use `ShardWriter`.
     """
     if not clips:
         raise ValueError("write_shard needs at least one clip")
-    table = _clips_table(clips)
-    with storage.atomic_local_path(storage.join_uri(store_uri, relative_path)) as local_path:
-        pq.write_table(
-            table,
-            local_path,
-            row_group_size=clips_per_row_group,
-            compression=compression,
-            use_dictionary=["label", "split"],
-            write_statistics=["clip_id"],
-        )
-        size = local_path.stat().st_size
-    records = [
-        ClipRecord(
-            clip_id=clip.clip_id,
-            label=clip.label,
-            label_id=clip.label_id,
-            split=clip.split,
-            source_path=clip.source_path,
-            start_sec=clip.start_sec,
-            end_sec=clip.end_sec,
-            fps=clip.fps,
-            width=clip.width,
-            height=clip.height,
-            num_frames=clip.num_frames,
-            shard=relative_path,
-            row_group=position // clips_per_row_group,
-            row_in_group=position % clips_per_row_group,
-        )
-        for position, clip in enumerate(clips)
-    ]
-    return ShardInfo(path=relative_path, rows=len(clips), bytes=size), records
+    with ShardWriter(store_uri, relative_path, clips_per_row_group, compression) as writer:
+        for clip in clips:
+            writer.add(clip)
+        return writer.close()
 
 
 def _write_table(uri: str, table: pa.Table) -> None:
@@ -103,8 +166,10 @@ def finalize_store(
     source: dict[str, Any],
     decode: dict[str, Any],
     code_version: str,
+    segments: Sequence[SegmentRecord] = (),
 ) -> Manifest:
-    """Write `_index.parquet`, `_errors.parquet` and, last, `_manifest.json` (the commit point)."""
+    """Write `_index.parquet`, `_errors.parquet`, `_segments.parquet` (only when there are segments) and, last,
+    `_manifest.json` (the commit point)."""
     if len(records) + len(errors) != source_rows:
         raise ValueError(
             f"frame store accounting is off: {len(records)} clips + {len(errors)} errors != {source_rows} rows"
@@ -114,6 +179,14 @@ def finalize_store(
     _write_table(storage.join_uri(store_uri, INDEX_FILE), pa.Table.from_pydict(index_columns, schema=INDEX_SCHEMA))
     error_columns = {name: [getattr(error, name) for error in errors] for name in ERROR_SCHEMA.names}
     _write_table(storage.join_uri(store_uri, ERRORS_FILE), pa.Table.from_pydict(error_columns, schema=ERROR_SCHEMA))
+    if segments:
+        stored = {record.clip_id for record in records}
+        missing = [segment.clip_id for segment in segments if segment.clip_id not in stored]
+        if missing:
+            raise ValueError(f"segments without a stored row: {missing[:3]}")
+        segments = sorted(segments, key=lambda segment: (segment.video_id, segment.segment))
+        columns = {name: [getattr(segment, name) for segment in segments] for name in SEGMENT_SCHEMA.names}
+        _write_table(storage.join_uri(store_uri, SEGMENTS_FILE), pa.Table.from_pydict(columns, schema=SEGMENT_SCHEMA))
     manifest = Manifest(
         classes=list(classes),
         shards=sorted(shards, key=lambda shard: shard.path),

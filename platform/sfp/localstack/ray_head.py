@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shlex
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -144,6 +146,22 @@ def ensure_token(path: Path) -> Path:
     return path
 
 
+def write_python_shims(folder: Path) -> Path:
+    """`folder/python` and `folder/python3`: scripts that run this interpreter, for the head's PATH.
+
+    A job's entrypoint (`python -m sfp.cli.main ...`) runs in the head's environment, where `python` must be the
+    interpreter Ray runs on whether or not the shell that started the stack had its virtualenv activated. Only
+    `python` is redirected: the rest of the virtualenv's `bin/` stays off PATH (its `ninja`, another version than the
+    system's, would make every job rebuild the C++ extensions that runs outside jobs built, and the other way round).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        shim = folder / name
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        shim.chmod(0o755)
+    return folder
+
+
 def ray_temp_dir(data_dir: Path) -> Path:
     """`<data_dir>/ray` when short enough for Ray's socket paths, else a /tmp folder named after `data_dir`."""
     preferred = data_dir / "ray"
@@ -192,10 +210,14 @@ def launch_ray_head(
         command.append(f"--object-store-memory={object_store_memory}")
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
     env.update(extra_env or {})
+    env["PATH"] = os.pathsep.join([str(write_python_shims(data_dir / "bin")), env.get("PATH", os.defpath)])
     env.update(
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN_PATH=str(token_path),
         RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # a local head has nothing to drain: stop at once on SIGTERM
+        # The GCS declares a node dead after 5 missed health checks (3 s apart, 10 s each); a single machine busy
+        # compiling or decoding misses them and would lose its only node and every job on it: 60 in a row instead.
+        RAY_health_check_failure_threshold="60",
         RAY_USAGE_STATS_ENABLED="0",
     )
     log_path = data_dir / "ray-head.log"

@@ -1,0 +1,207 @@
+"""One shard task: locate, probe and decode its clips, write them row group by row group, then its done marker.
+
+A task holds one row group of frames at a time (a clip, or a segment of a long video), whatever the shard's or the
+dataset's size. A clip that fails becomes an `ErrorRecord` (stage locate | probe | decode) instead of failing the
+task; a long video that fails part-way keeps the segments written before the failure.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+from dataclasses import dataclass
+
+from sfp import storage
+from sfp.framestore import EncodedClip, ErrorRecord, SegmentRecord, ShardWriter, shard_name_for
+from sfp_preprocess.clips import SourceClip, expand_candidates
+from sfp_preprocess.config import DecodeConfig
+from sfp_preprocess.decode import DecodeParams, decode_rows
+from sfp_preprocess.probe import VideoInfo, probe_video
+from sfp_preprocess.sandbox import DecodeError
+from sfp_preprocess.summary import ShardResult, SourceStats
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What every shard task of a job shares."""
+
+    store_uri: str
+    video_root: str
+    video_extensions: list[str]
+    class_ids: dict[str, int]
+    decode: DecodeConfig
+    clips_per_row_group: int = 1
+
+
+def marker_uri(store_uri: str, shard_path: str) -> str:
+    return storage.join_uri(store_uri, shard_path.replace(".parquet", ".done.json"))
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _inside(path: str, root: str) -> bool:
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+def locate(clip: SourceClip, context: ShardContext, workdir: str) -> tuple[str, str, int]:
+    """Find the clip's video; return (source URI, local path to decode, size). S3 videos are downloaded first:
+    an mp4 whose index sits at the end cannot be decoded from a stream. A local file reached through a symbolic
+    link that leaves the video root is refused."""
+    candidates = expand_candidates(clip.candidates, context.video_extensions)
+    for candidate in candidates:
+        fs, location = storage.open_location(candidate)
+        try:
+            info = fs.info(location.path)
+        except FileNotFoundError:
+            continue
+        except Exception as error:
+            raise DecodeError("locate", f"cannot reach {candidate}: {str(error).splitlines()[0][:200]}") from None
+        if info.get("type") != "file":
+            continue
+        if not info.get("size"):
+            raise DecodeError("locate", f"{candidate} is empty")
+        if location.is_local:
+            if not _inside(location.path, storage.parse_uri(context.video_root).path):
+                raise DecodeError("locate", f"{candidate} leads outside the video root")
+            return candidate, location.path, int(info["size"])
+        local = os.path.join(workdir, os.path.basename(location.path))
+        try:
+            fs.get_file(location.path, local)
+        except Exception as error:
+            raise DecodeError("locate", f"cannot download {candidate}: {str(error).splitlines()[0][:200]}") from None
+        return candidate, local, int(info["size"])
+    tried = candidates[0] if len(candidates) == 1 else f"{candidates[0]} (+{len(candidates) - 1} more)"
+    raise DecodeError("locate", f"video not found: {tried}")
+
+
+def decode_params(decode: DecodeConfig) -> DecodeParams:
+    return DecodeParams(
+        fps=decode.fps,
+        short_side=decode.short_side,
+        jpeg_qscale=decode.jpeg_qscale,
+        timeout_sec=decode.timeout_sec,
+        max_memory_mb=decode.max_memory_mb,
+    )
+
+
+@dataclass
+class OpenedVideo:
+    """A located (downloaded, if remote) and probed video, or why it could not be."""
+
+    candidates: tuple[str, ...]
+    source: str
+    local_path: str = ""
+    info: VideoInfo | None = None
+    error: DecodeError | None = None
+
+
+class VideoOpener:
+    """Locates and probes each clip's video, once for consecutive clips of the same video: clips are sorted by id,
+    so the windows of one untrimmed video sit side by side in a shard and share one download and one probe."""
+
+    def __init__(self, context: ShardContext, params: DecodeParams, result: ShardResult, workdir: str) -> None:
+        self.context, self.params, self.result, self.workdir = context, params, result, workdir
+        self.current: OpenedVideo | None = None
+
+    def open(self, clip: SourceClip) -> OpenedVideo:
+        if self.current is not None and self.current.candidates == clip.candidates:
+            return self.current
+        self.release()
+        video = OpenedVideo(clip.candidates, clip.candidates[0])
+        try:
+            video.source, video.local_path, size = locate(clip, self.context, self.workdir)
+            self.result.bytes_in += size
+            info = probe_video(video.local_path, timeout_sec=self.params.timeout_sec,
+                               max_memory_mb=self.params.max_memory_mb)
+            video.info = info
+            self.result.sources.append(
+                SourceStats(clip.clip_id, clip.label, info.duration_sec, info.fps, info.width, info.height, info.codec)
+            )
+        except DecodeError as error:
+            video.error = error
+        self.current = video
+        return video
+
+    def release(self) -> None:
+        """Delete the previous video's download, if any."""
+        for name in os.listdir(self.workdir):
+            os.unlink(os.path.join(self.workdir, name))
+        self.current = None
+
+
+def store_clip(clip: SourceClip, video: OpenedVideo, context: ShardContext, params: DecodeParams,
+               writer: ShardWriter, result: ShardResult) -> None:
+    """Decode one source clip into its rows (one, or one per segment) and add them to the shard; what cannot be
+    stored becomes errors, one per missing row."""
+    row_ids, segmented, stored = clip.row_ids(params.fps), clip.segmented, 0
+    try:
+        if video.error is not None or video.info is None:
+            raise video.error or DecodeError("probe", "not probed")
+        rows = decode_rows(
+            video.local_path, params, video.info, clip.start_sec, clip.end_sec,
+            frames_per_row=clip.frames_per_segment(params.fps) if segmented else None,
+            timeout_sec=params.timeout_sec * len(row_ids),  # a segment counts as a clip
+        )
+        for decoded in rows:
+            if stored == len(row_ids):
+                rows.close()  # more than planned (a video of unknown length): the plan is the contract
+                break
+            writer.add(
+                EncodedClip(
+                    clip_id=row_ids[stored],
+                    label=clip.label,
+                    label_id=context.class_ids.get(clip.label, -1) if clip.label is not None else -1,
+                    split=clip.split,
+                    source_path=video.source,
+                    start_sec=decoded.start_sec if segmented else clip.start_sec,
+                    end_sec=decoded.start_sec + len(decoded.frames) / params.fps if segmented else clip.end_sec,
+                    fps=params.fps,
+                    width=decoded.width,
+                    height=decoded.height,
+                    frames=decoded.frames,
+                    timestamps=decoded.timestamps,
+                )
+            )
+            if segmented:
+                result.segments.append(SegmentRecord(
+                    clip.clip_id, stored, row_ids[stored], decoded.start_sec, params.fps, decoded.first_frame,
+                    len(decoded.frames),
+                ))
+            stored += 1
+    except DecodeError as error:
+        result.errors.extend(ErrorRecord(row, video.source, error.stage, error.reason) for row in row_ids[stored:])
+        return
+    reason = "the video ends before this segment"
+    result.errors.extend(ErrorRecord(row, video.source, "decode", reason) for row in row_ids[stored:])
+
+
+def process_shard(context: ShardContext, clips: list[SourceClip]) -> ShardResult:
+    """Write one shard (unless its done marker says a previous run did), then its done marker."""
+    shard_path = shard_name_for(clip.clip_id for clip in clips)
+    marker = marker_uri(context.store_uri, shard_path)
+    if storage.exists(marker):
+        result = ShardResult.from_json(storage.read_text(marker))
+        result.resumed, result.peak_rss_mb = True, 0.0
+        return result
+    cpu_start = _cpu_seconds()
+    result = ShardResult(shard=None, records=[], errors=[])
+    params = decode_params(context.decode)
+    with tempfile.TemporaryDirectory(prefix="sfp-decode-") as workdir:
+        videos = VideoOpener(context, params, result, workdir)
+        with ShardWriter(context.store_uri, shard_path, context.clips_per_row_group) as writer:
+            for clip in clips:
+                store_clip(clip, videos.open(clip), context, params, writer, result)
+            videos.release()
+            if writer.rows:
+                result.shard, result.records = writer.close()
+            else:
+                writer.abort()
+    result.cpu_seconds = _cpu_seconds() - cpu_start
+    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    storage.write_text(marker, result.to_json())
+    return result

@@ -1,0 +1,128 @@
+"""What a shard task returns, and the job's summary: throughput, CPU, bytes, errors by reason, worker memory."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from sfp.framestore import ClipRecord, ErrorRecord, Manifest, SegmentRecord, ShardInfo
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """What the probe saw of one source video: the data-quality report's raw material."""
+
+    clip_id: str
+    label: str | None
+    duration_sec: float | None
+    fps: float
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass
+class ShardResult:
+    shard: ShardInfo | None
+    records: list[ClipRecord]
+    errors: list[ErrorRecord]
+    segments: list[SegmentRecord] = field(default_factory=list)
+    sources: list[SourceStats] = field(default_factory=list)
+    bytes_in: int = 0
+    cpu_seconds: float = 0.0  # the task's own CPU time and its ffmpeg processes'
+    peak_rss_mb: float = 0.0  # the worker process's peak resident memory when the task ended (0: resumed)
+    resumed: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ShardResult":
+        data = json.loads(text)
+        return cls(
+            shard=ShardInfo(**data["shard"]) if data["shard"] else None,
+            records=[ClipRecord(**record) for record in data["records"]],
+            errors=[ErrorRecord(**error) for error in data["errors"]],
+            segments=[SegmentRecord(**segment) for segment in data.get("segments", [])],
+            sources=[SourceStats(**source) for source in data.get("sources", [])],
+            bytes_in=data["bytes_in"],
+            cpu_seconds=data["cpu_seconds"],
+            peak_rss_mb=data.get("peak_rss_mb", 0.0),
+            resumed=data["resumed"],
+        )
+
+
+@dataclass
+class PreprocessSummary:
+    store_uri: str
+    manifest: Manifest
+    wall_seconds: float
+    cpu_seconds: float
+    bytes_in: int
+    resumed_shards: int
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+    errors_by_stage: dict[str, int] = field(default_factory=dict)
+    peak_worker_rss_mb: float = 0.0
+    sources: list[SourceStats] = field(default_factory=list, repr=False)
+    run_id: str | None = None  # the MLflow run, when tracking is on
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.manifest.clips / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def cpu_seconds_per_clip(self) -> float:
+        return self.cpu_seconds / max(self.manifest.source_rows, 1)
+
+    def metrics(self) -> dict[str, float]:
+        manifest = self.manifest
+        metrics = {
+            "clips": manifest.clips,
+            "errors": manifest.errors,
+            "rows": manifest.source_rows,
+            "clips_per_sec": self.clips_per_second,
+            "cpu_sec_per_clip": self.cpu_seconds_per_clip,
+            "wall_sec": self.wall_seconds,
+            "bytes_in": self.bytes_in,
+            "bytes_out": manifest.total_bytes,
+            "resumed_shards": self.resumed_shards,
+            "peak_worker_rss_mb": self.peak_worker_rss_mb,
+        }
+        metrics.update({f"errors_{stage}": count for stage, count in self.errors_by_stage.items()})
+        return {key: float(value) for key, value in metrics.items()}
+
+    def lines(self) -> list[str]:
+        manifest = self.manifest
+        lines = [
+            f"frame store: {self.store_uri}",
+            f"clips: {manifest.clips} written, {manifest.errors} errors, {manifest.source_rows} rows",
+            f"throughput: {self.clips_per_second:.2f} clips/s, {self.cpu_seconds_per_clip:.2f} CPU-s per clip",
+            f"bytes: {self.bytes_in / 1e6:.1f} MB in, {manifest.total_bytes / 1e6:.1f} MB out",
+            f"memory: {self.peak_worker_rss_mb:.0f} MB peak per worker",
+        ]
+        if self.resumed_shards:
+            lines.append(f"resumed: {self.resumed_shards} shards were already done")
+        for reason, count in sorted(self.errors_by_reason.items(), key=lambda item: -item[1]):
+            lines.append(f"  error x{count}: {reason}")
+        if self.run_id:
+            lines.append(f"MLflow run: {self.run_id}")
+        return lines
+
+
+def summarize(
+    store_uri: str, manifest: Manifest, results: list[ShardResult], wall_seconds: float
+) -> PreprocessSummary:
+    errors = [error for result in results for error in result.errors]
+    return PreprocessSummary(
+        store_uri=store_uri,
+        manifest=manifest,
+        wall_seconds=wall_seconds,
+        cpu_seconds=sum(result.cpu_seconds for result in results),
+        bytes_in=sum(result.bytes_in for result in results),
+        resumed_shards=sum(result.resumed for result in results),
+        errors_by_reason=dict(Counter(f"{error.stage}: {error.reason[:80]}" for error in errors)),
+        errors_by_stage=dict(Counter(error.stage for error in errors)),
+        peak_worker_rss_mb=max((result.peak_rss_mb for result in results), default=0.0),
+        sources=[source for result in results for source in result.sources],
+    )

@@ -1,0 +1,81 @@
+"""benchmarks/bench_loader.py on 2 clips x 1 round: the contenders see the same clips and produce the same shapes,
+and the report prints both ratios. No timing is asserted."""
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from sfp_train.data.sampling import train_frame_indices
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_loader.py"
+
+
+@pytest.fixture(scope="module")
+def bench_loader():
+    spec = importlib.util.spec_from_file_location("bench_loader", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_loader"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bench_loader", None)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-loader")
+
+
+@pytest.fixture(scope="module")
+def bench(bench_loader, workdir):
+    return bench_loader.prepare(workdir, clips=2, short_side=256)
+
+
+@pytest.fixture
+def restore_threads():
+    saved = torch.get_num_threads(), pa.cpu_count(), pa.io_thread_count()
+    yield
+    torch.set_num_threads(saved[0])
+    pa.set_cpu_count(saved[1])
+    pa.set_io_thread_count(saved[2])
+
+
+def test_contenders_produce_the_same_shapes(bench):
+    assert len(bench.batches) == 2
+    for batch in bench.batches:
+        ours, pyav, floor = (bench.contenders[name](batch) for name in ("frame store", "PyAV", "JPEG floor"))
+        assert set(ours) == set(pyav) == {"pathway_0", "pathway_1", "label"}
+        assert ours["pathway_0"].shape == pyav["pathway_0"].shape == (1, 3, 8, 224, 224)
+        assert ours["pathway_1"].shape == pyav["pathway_1"].shape == (1, 3, 32, 224, 224)
+        assert ours["pathway_1"].dtype == pyav["pathway_1"].dtype == np.float32
+        np.testing.assert_array_equal(ours["label"], pyav["label"])
+        assert floor["frames"].shape == (1, 32, 256, 340, 3)  # the 32 sampled frames, as stored, no augmentation
+
+
+def test_pyav_decodes_the_frames_the_store_holds(bench_loader, bench):
+    """Same window, same frames: the PyAV path's frames are the stored ones up to JPEG loss, and far from the next
+    frame's, so the baseline decodes exactly the window the frame store serves."""
+    record = bench.store.clips()[0]
+    indices = train_frame_indices(record.num_frames, 32, 2, np.random.default_rng(3))
+    pyav_loader = bench.contenders["PyAV"]
+    decoded = bench_loader.decode_window_pyav(pyav_loader.videos[record.clip_id], indices, record.fps)
+    stored = bench.store.read_frames(record, indices).astype(np.float32)
+    following = bench.store.read_frames(record, np.minimum(indices + 8, record.num_frames - 1)).astype(np.float32)
+    assert decoded.shape == stored.shape == (32, 256, 340, 3)
+    assert np.abs(decoded - stored).mean() < 4.0
+    assert np.abs(decoded - following).mean() > 2 * np.abs(decoded - stored).mean()
+
+
+def test_the_benchmark_prints_both_ratios(bench_loader, bench, workdir, capsys, restore_threads):
+    bench_loader.main(["--clips", "2", "--rounds", "1", "--short-side", "256", "--workdir", str(workdir)])
+    out = capsys.readouterr().out
+    for name in ("frame store", "PyAV", "JPEG floor"):
+        assert re.search(rf"^\s*{name}\s+\d+\.\d+\s+\d+\.\d+", out, re.MULTILINE), out
+    for other, target in (("PyAV", r"5"), ("JPEG floor", r"0\.5")):
+        line = rf"^ratio frame store / {other}: \d+\.\d+ CPU time .*, \d+\.\d+ wall; target >= {target}: (met|NOT met)$"
+        assert re.search(line, out, re.MULTILINE), out
