@@ -16,7 +16,7 @@ JOBS_FLAGS = $(if $(JOBS_ADDRESS),--address $(JOBS_ADDRESS))
 RUN := $(if $(or $(RAY_ADDRESS),$(RAY_API_SERVER_ADDRESS),$(CLUSTER)),$(JOBS) submit $(JOBS_FLAGS) --,$(SFP))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast bench bench-model bench-loader preprocess train evaluate jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
+.PHONY: help setup demo test test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,13 +57,16 @@ cluster-up: setup ## CLUSTER=infra/ray/cluster-aws.yaml (the default): start the
 cluster-down: setup ## CLUSTER=infra/ray/cluster-aws.yaml (the default): tear the cluster down (ray down)
 	$(BIN)/ray down -y $(or $(CLUSTER),infra/ray/cluster-aws.yaml)
 
-bench: bench-model bench-loader ## all benchmarks (ratios against a baseline in the same process)
+bench: bench-model bench-loader bench-preprocess ## all benchmarks (ratios against a baseline in the same process)
 
 bench-model: setup ## forward+backward clips/s: our SlowFast R50 vs PyTorchVideo's
 	$(BIN)/python benchmarks/bench_model.py
 
 bench-loader: setup ## training input clips/s per core: frame store vs PyAV on-the-fly decode vs the JPEG floor
 	$(BIN)/python benchmarks/bench_loader.py $(ARGS)
+
+bench-preprocess: setup ## preprocessing clips/s on the same cores: our Ray Data job vs the ffmpeg CLI's JPEG-per-frame
+	$(BIN)/python benchmarks/bench_preprocess.py $(ARGS)
 
 up: setup ## start the local stack on 127.0.0.1: Ray head (8265), SeaweedFS S3 (8333), MLflow server (5000)
 	$(SFP) stack up $(ARGS)

@@ -1,0 +1,270 @@
+"""Preprocessing clips/s on the same cores: our Ray Data job (videos -> Parquet frame store) against the reference
+way of PySlowFast and MMAction2, the `ffmpeg` command line writing one JPEG file per frame.
+
+Both contenders turn the same clips into JPEG frames at the same settings: 30 fps, short side 256 (bicubic, as
+`scale=-2:256` defaults to), ffmpeg's mjpeg quantiser `-q:v 4` (`decode.jpeg_qscale`), one ffmpeg thread per process,
+as many processes as cores. The clips are hard links to (or copies of) the real 10 s H.264 Kinetics fixture clip
+(340x256, 30 fps) under distinct names, plus a few clips that ffmpeg generates from `lavfi` test sources (other
+sizes and frame rates: 25 and 24 fps are resampled to 30), in the folder format (`<label>/<file>`):
+
+- `sfp job`: `sfp_preprocess.job.run_preprocess` on a local Ray cluster of as many CPUs as cores (one shard task
+  per CPU at a time), output on local disk, tracking off, `--clips-per-shard` clips per task so that every core has
+  work. Its wall time is the job's own (planning, tasks, the manifest commit); its CPU time is the job summary's
+  (each task's own and its ffmpeg/ffprobe processes').
+- `ffmpeg CLI`: `ffmpeg -i in.mp4 -vf fps=30,scale=-2:256 -q:v 4 out/%06d.jpg` per clip, in a process pool of as
+  many processes as cores. Its CPU time is the ffmpeg processes' (`getrusage(RUSAGE_CHILDREN)` in each pool worker)
+  plus the pool workers' own.
+
+Each round runs both once on every clip, the order alternating between rounds so that load from other processes
+hits both alike; the report gives medians over rounds and the ratio of throughputs (median of the per-round ratios:
+both sides of a ratio ran in the same round). Before the rounds, each contender runs once on two clips (Ray's
+workers and the pool start there). Output bytes per clip are compared with the source video's.
+
+    .venv/bin/python benchmarks/bench_preprocess.py --clips 24 --lavfi 4 --rounds 3   # the defaults, 3-5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from sfp.config import validate
+from sfp.framestore import FrameStore
+from sfp.raycluster import init_ray
+from sfp_preprocess.config import PreprocessConfig
+from sfp_preprocess.job import run_preprocess
+
+SOURCE_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "videos" / "kinetics_clip_340x256_10s.mp4"
+FPS, SHORT_SIDE, QSCALE = 30, 256, 4  # the job's DecodeConfig defaults, and the reference command's settings
+
+# lavfi test clips: (source, size, frame rate, seconds); landscape, so that `scale=-2:256` is a short side of 256
+LAVFI_SOURCES = [
+    ("testsrc2", "480x270", 25, 6),
+    ("mandelbrot", "320x240", 24, 5),
+    ("testsrc2", "640x360", 30, 4),
+    ("smptehdbars", "426x240", 30, 8),
+]
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+
+def make_dataset(root: Path, *, clips: int, lavfi: int, video: Path = SOURCE_VIDEO) -> dict[str, Path]:
+    """`clips` links to `video` in `root/fixture/` and `lavfi` generated clips in `root/lavfi/` (a folder-format
+    dataset, kept ones reused). Returns every clip's path by clip name."""
+    paths: dict[str, Path] = {}
+    (root / "fixture").mkdir(parents=True, exist_ok=True)
+    for number in range(clips):
+        path = root / "fixture" / f"clip{number:04d}.mp4"
+        if not path.exists():
+            try:
+                os.link(video, path)
+            except OSError:  # another file system, or hard links to others' files not allowed
+                shutil.copyfile(video, path)
+        paths[path.stem] = path
+    if lavfi:
+        (root / "lavfi").mkdir(exist_ok=True)
+    for number in range(lavfi):
+        source, size, rate, seconds = LAVFI_SOURCES[number % len(LAVFI_SOURCES)]
+        path = root / "lavfi" / f"gen{number:04d}.mp4"
+        if not path.exists():
+            subprocess.run(
+                ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                 "-i", f"{source}=size={size}:rate={rate}", "-t", str(seconds), "-c:v", "libx264", "-preset", "fast",
+                 "-pix_fmt", "yuv420p", str(path)],
+                check=True, timeout=120,
+            )
+        paths[path.stem] = path
+    return paths
+
+
+# --- the contenders -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    wall: float  # seconds
+    cpu: float  # CPU-seconds, child processes included
+    frames: dict[str, int]  # frames written per clip name
+    bytes_out: int
+
+
+def run_job(dataset: Path, output: Path, *, clips_per_shard: int) -> Result:
+    """Our preprocessing job over the folder dataset, into a fresh frame store at `output`."""
+    config = validate(PreprocessConfig, {
+        "dataset": {"format": "folder", "video_root": str(dataset)},
+        "decode": {"fps": FPS, "short_side": SHORT_SIDE, "jpeg_qscale": QSCALE},
+        "output": {"uri": str(output), "clips_per_shard": clips_per_shard},
+        "tracking": {"enabled": False},
+        "error_budget": 0.0,
+    }, source="bench_preprocess")
+    started = time.perf_counter()
+    summary = run_preprocess(config)
+    wall = time.perf_counter() - started
+    store = FrameStore.open(str(output))
+    frames = {Path(record.source_path).stem: record.num_frames for record in store.clips()}
+    return Result(wall, summary.cpu_seconds, frames, summary.manifest.total_bytes)
+
+
+def reference_command(video: Path, out_dir: Path, threads: int) -> list[str]:
+    """PySlowFast's / MMAction2's extraction, at our settings; `-threads` as each job task runs ffmpeg."""
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", str(threads), "-i", str(video),
+            "-vf", f"fps={FPS},scale=-2:{SHORT_SIDE}", "-q:v", str(QSCALE), "-threads", str(threads),
+            str(out_dir / "%06d.jpg")]
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def extract_frames(video: Path, out_dir: Path, threads: int) -> tuple[float, int, int]:
+    """One pool task: the reference command on one clip. Returns (CPU-seconds of the ffmpeg process and of this
+    task, frames, bytes written)."""
+    own, children = _cpu(resource.getrusage(resource.RUSAGE_SELF)), _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+    out_dir.mkdir(parents=True)
+    subprocess.run(reference_command(video, out_dir, threads), check=True, timeout=600)
+    files = list(out_dir.iterdir())
+    size = sum(path.stat().st_size for path in files)
+    cpu = (_cpu(resource.getrusage(resource.RUSAGE_SELF)) - own
+           + _cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - children)
+    return cpu, len(files), size
+
+
+def run_reference(pool: ProcessPoolExecutor, videos: dict[str, Path], output: Path, threads: int) -> Result:
+    started = time.perf_counter()
+    futures = {name: pool.submit(extract_frames, path, output / name, threads) for name, path in videos.items()}
+    done = {name: future.result() for name, future in futures.items()}
+    wall = time.perf_counter() - started
+    return Result(wall, sum(cpu for cpu, _, _ in done.values()), {name: count for name, (_, count, _) in done.items()},
+                  sum(size for _, _, size in done.values()))
+
+
+# --- measuring ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    dataset: Path  # the folder-format dataset
+    videos: dict[str, Path]
+    cores: int
+    clips_per_shard: int
+    ffmpeg_threads: int = 1
+
+
+JOB, REFERENCE = "sfp job", "ffmpeg CLI"
+
+
+def run_round(bench: Bench, pool: ProcessPoolExecutor, scratch: Path, order: Sequence[str]) -> dict[str, Result]:
+    """Both contenders once over every clip, in `order`, each into a fresh folder removed afterwards."""
+    results = {}
+    for name in order:
+        output = Path(tempfile.mkdtemp(prefix="out-", dir=scratch))
+        try:
+            if name == JOB:
+                results[name] = run_job(bench.dataset, output / "store", clips_per_shard=bench.clips_per_shard)
+            else:
+                results[name] = run_reference(pool, bench.videos, output, bench.ffmpeg_threads)
+        finally:
+            shutil.rmtree(output, ignore_errors=True)
+    return results
+
+
+def report(rounds: list[dict[str, Result]], videos: dict[str, Path]) -> list[str]:
+    """Median clips/s (wall) and CPU-s per clip of each contender, the throughput ratio job / ffmpeg CLI, output
+    bytes per clip against the source's, and whether both wrote the same frames per clip."""
+    clips = len(videos)
+    source_bytes = sum(path.stat().st_size for path in videos.values()) / clips
+
+    def median(name: str, value) -> float:
+        return statistics.median(value(results[name]) for results in rounds)
+
+    lines = [f"{'':>10}  {'clips/s':>8}  {'CPU-s/clip':>10}  {'bytes/clip':>11}  {'x source':>8}  "
+             f"{'(clips/s min..max over rounds)':>30}"]
+    for name in (JOB, REFERENCE):
+        rates = [clips / results[name].wall for results in rounds]
+        out = median(name, lambda result: result.bytes_out) / clips
+        lines.append(f"{name:>10}  {statistics.median(rates):8.2f}  {median(name, lambda r: r.cpu) / clips:10.3f}  "
+                     f"{out:11.0f}  {out / source_bytes:8.2f}  {min(rates):17.2f} .. {max(rates):.2f}")
+    lines.append(f"{'source':>10}  {'':>8}  {'':>10}  {source_bytes:11.0f}  {1.0:8.2f}")
+    ratios = [results[REFERENCE].wall / results[JOB].wall for results in rounds]
+    cpu_ratios = [results[JOB].cpu / results[REFERENCE].cpu for results in rounds]
+    ratio = statistics.median(ratios)
+    lines.append(f"ratio {JOB} / {REFERENCE}: {ratio:.2f} clips/s ({min(ratios):.2f}..{max(ratios):.2f} over rounds), "
+                 f"{statistics.median(cpu_ratios):.2f} CPU-s per clip; target >= 0.8: "
+                 f"{'met' if ratio >= 0.8 else 'NOT met'}")
+    job_frames, reference_frames = rounds[-1][JOB].frames, rounds[-1][REFERENCE].frames
+    differ = sorted(name for name in videos if job_frames.get(name) != reference_frames.get(name))
+    total = sum(job_frames.values())
+    lines.append(f"frames: {total} written by {JOB}, {sum(reference_frames.values())} by {REFERENCE}; "
+                 + (f"{len(differ)} clip(s) differ: " + ", ".join(
+                     f"{name} {job_frames.get(name)} vs {reference_frames.get(name)}" for name in differ[:5])
+                    if differ else "the same count for every clip"))
+    return lines
+
+
+def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[str, Result]]]:
+    """Warm up on two clips, measure `rounds` rounds, return the report's lines and the raw results."""
+    init_ray(num_cpus=bench.cores)  # one shard task per core; joins RAY_ADDRESS or an initialised Ray instead
+    with ProcessPoolExecutor(max_workers=bench.cores) as pool:
+        warm_names = sorted(bench.videos)[:1] + sorted(bench.videos)[-1:]
+        warm_root = scratch / "warm-up"
+        for name in warm_names:
+            folder = warm_root / bench.videos[name].parent.name
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / bench.videos[name].name
+            if not target.exists():
+                os.link(bench.videos[name], target)
+        warm = Bench(warm_root, {name: warm_root / bench.videos[name].parent.name / bench.videos[name].name
+                                 for name in warm_names}, bench.cores, 1, bench.ffmpeg_threads)
+        run_round(warm, pool, scratch, (JOB, REFERENCE))
+        results = []
+        for number in range(rounds):
+            order = (JOB, REFERENCE) if number % 2 == 0 else (REFERENCE, JOB)
+            results.append(run_round(bench, pool, scratch, order))
+    header = (f"{len(bench.videos)} clips ({sum(p.parent.name == 'fixture' for p in bench.videos.values())} x "
+              f"{SOURCE_VIDEO.name}, the rest lavfi); {FPS} fps, short side {SHORT_SIDE}, -q:v {QSCALE}; "
+              f"{bench.cores} cores: {bench.cores} Ray CPUs ({bench.clips_per_shard} clips per shard task) vs "
+              f"{bench.cores} pool processes, {bench.ffmpeg_threads} ffmpeg thread(s) each; medians of {rounds} "
+              f"round(s)")
+    return [header] + report(results, bench.videos), results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=24, help="copies of the fixture clip (10 s, 300 frames each)")
+    parser.add_argument("--lavfi", type=int, default=4, help="clips generated from ffmpeg's lavfi test sources")
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes of both contenders, after a warm-up")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1,
+                        help="Ray CPUs for the job and pool processes for the reference (default: this machine's)")
+    parser.add_argument("--clips-per-shard", type=int, default=2,
+                        help="clips per job task (the job's default, 64, would give one task for the whole set)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the dataset here, reused by the next run (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as temp:
+        workdir = args.workdir or Path(temp)
+        videos = make_dataset(workdir / "dataset", clips=args.clips, lavfi=args.lavfi)
+        scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=workdir))
+        try:
+            bench = Bench(workdir / "dataset", videos, args.cores, args.clips_per_shard)
+            print(f"{len(videos)} clips in {bench.dataset}; warming up, then {args.rounds} round(s) ...", flush=True)
+            lines, _ = run(bench, args.rounds, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for line in lines:
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""benchmarks/bench_preprocess.py on 2 clips x 1 round: our job and the ffmpeg command line write the same number of
+frames per clip, and the report prints the ratio. No timing is asserted."""
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_preprocess.py"
+
+pytestmark = pytest.mark.slow  # starts a Ray cluster
+
+
+@pytest.fixture(scope="module")
+def bench_preprocess():
+    spec = importlib.util.spec_from_file_location("bench_preprocess", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_preprocess"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bench_preprocess", None)
+
+
+def test_both_contenders_write_the_same_frames_and_the_report_prints_the_ratio(bench_preprocess, tmp_path,
+                                                                                ray_cluster):
+    videos = bench_preprocess.make_dataset(tmp_path / "dataset", clips=1, lavfi=1)
+    assert sorted(videos) == ["clip0000", "gen0000"]
+    bench = bench_preprocess.Bench(tmp_path / "dataset", videos, cores=2, clips_per_shard=1)
+    (tmp_path / "scratch").mkdir()
+    lines, rounds = bench_preprocess.run(bench, 1, tmp_path / "scratch")
+
+    (results,) = rounds
+    job, reference = results["sfp job"], results["ffmpeg CLI"]
+    # the 10 s fixture at 30 fps; 6 s of lavfi at 25 fps resampled to 30
+    assert job.frames == reference.frames == {"clip0000": 300, "gen0000": 180}
+    assert job.bytes_out > 0 and reference.bytes_out > 0 and job.cpu > 0 and reference.cpu > 0
+    assert list((tmp_path / "scratch").glob("out-*")) == []  # every round's output is removed
+
+    text = "\n".join(lines)
+    for name in ("sfp job", "ffmpeg CLI"):
+        assert re.search(rf"^\s*{name}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\s+\d+\.\d+", text, re.MULTILINE), text
+    assert re.search(r"^ratio sfp job / ffmpeg CLI: \d+\.\d+ clips/s .* target >= 0\.8: (met|NOT met)$", text,
+                     re.MULTILINE), text
+    assert "the same count for every clip" in text
