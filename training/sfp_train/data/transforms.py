@@ -61,20 +61,31 @@ def train_transform(
     """Short-side jitter, random crop, flip, normalise: the reference's training augmentation.
 
     Equivalent to resizing the whole clip to a random short side and cropping `crop_size`, but computed the cheap
-    way round: the crop is cut from the uint8 source (its side is `crop_size / scale` source pixels) and only that
-    region is converted to float and resized (5x less work per clip on Kinetics-sized frames).
+    way round: the crop is cut from the uint8 source (its side is `crop_size / scale` source pixels), resized and
+    flipped while still uint8 (channels-last, PyTorch's vectorised uint8 kernel), and converted to float and
+    normalised in one pass at the end (measured 2x faster than resizing float frames).
     """
     height, width = frames.shape[1:3]
     scale = int(rng.integers(short_side_range[0], short_side_range[1] + 1)) / min(height, width)
     side = min(int(round(crop_size / scale)), height, width)
     top = int(rng.integers(0, height - side + 1))
     left = int(rng.integers(0, width - side + 1))
-    clip = to_tensor(frames[:, top : top + side, left : left + side])
+    # [T, side, side, 3] uint8 viewed as a channels-last [T, 3, side, side] batch
+    clip = torch.from_numpy(np.ascontiguousarray(frames[:, top : top + side, left : left + side])).permute(0, 3, 1, 2)
     if side != crop_size:
-        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False)
+        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False, antialias=False)
     if flip and rng.random() < 0.5:
         clip = clip.flip(-1)
-    return normalize(clip, mean, std)
+    return normalize_uint8(clip.permute(1, 0, 2, 3), mean, std)
+
+
+def normalize_uint8(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 `[3, T, H, W]` (any strides) -> contiguous float32 `(clip / 255 - mean) / std`, in one allocation."""
+    out = torch.empty(clip.shape, dtype=torch.float32)
+    out.copy_(clip)
+    scale = torch.tensor([255.0 * s for s in std]).view(-1, 1, 1, 1)
+    shift = torch.tensor([255.0 * m for m in mean]).view(-1, 1, 1, 1)
+    return out.sub_(shift).div_(scale)
 
 
 def eval_transform(
