@@ -46,8 +46,15 @@ def use_tracking_uri(uri: str) -> str:
 
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow also exports the URI as MLFLOW_TRACKING_URI; undo that, or the next `resolve_tracking_uri` in this
+    # process would take it for the user's setting and log another config's runs to this store
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = exported
     return uri
 
 
