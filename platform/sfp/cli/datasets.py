@@ -1,10 +1,16 @@
 """`sfp datasets ...`: make datasets to train on.
 
     sfp datasets synth --out DIR [--config YAML] [key=value ...] [--force]
+    sfp datasets synth-ava --out DIR [--config YAML] [key=value ...] [--force]
 
 renders the synthetic motion dataset (classes that differ only in how one object moves) in the Kinetics layout:
 `DIR/annotations.csv` and `DIR/videos/<label>/<youtube_id>_<start>_<end>.mp4`. The YAML and the overrides set
 fields of `sfp_preprocess.synth.SynthConfig`, e.g. `clips_per_class=8 width=128 height=96`.
+
+`synth-ava` renders short AVA-format movies of "people" whose actions are how they move (`DIR/videos/<id>.mp4`,
+`DIR/annotations/{train,val}.csv`, `{train,val}_predicted_boxes.csv`, `labelmap.pbtxt`, `movies.txt`), preprocessable
+with the `ava` dataset format (`dataset.ava.keyframe_range` = the config's); fields of
+`sfp_preprocess.synth.ava.SynthAvaConfig`, e.g. `train_movies=4 keyframe_range=[2,9]`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. clips_per_class=8 seed=1")
     synth.add_argument("--force", action="store_true", help="render again even if OUT holds a dataset")
     synth.set_defaults(handler=synth_dataset)
+    ava = commands.add_parser(
+        "synth-ava",
+        help="render a synthetic AVA-format dataset (movies, ground truth, person boxes, label map)",
+        description="Render short movies of people whose actions are how they move, with AVA CSVs under "
+        "OUT/annotations/ (preprocess them with dataset.format=ava, manifest OUT/annotations/movies.txt). "
+        "Rerunning with the same config does nothing.",
+    )
+    ava.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    ava.add_argument("--config", type=Path, help="YAML file of SynthAvaConfig fields")
+    ava.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train_movies=4 people=2")
+    ava.add_argument("--force", action="store_true", help="render again even if OUT holds this dataset")
+    ava.set_defaults(handler=synth_ava_dataset)
 
 
 def synth_dataset(args: argparse.Namespace) -> int:
@@ -48,4 +66,23 @@ def synth_dataset(args: argparse.Namespace) -> int:
         f"wrote {total} clips of {len(config.classes)} classes ({total - val} train, {val} val) "
         f"in {time.monotonic() - started:.1f} s: {csv_path}"
     )
+    return 0
+
+
+def synth_ava_dataset(args: argparse.Namespace) -> int:
+    from sfp_preprocess.synth.ava import SynthAvaConfig, is_complete, render_ava_dataset
+
+    config = load_config(SynthAvaConfig, args.config, args.overrides)
+    if not args.force and is_complete(config, args.out):
+        print(f"{args.out}: already holds this dataset; nothing to do (--force renders it again)")
+        return 0
+    started = time.monotonic()
+    annotations = render_ava_dataset(config, args.out, force=args.force)
+    movies = config.train_movies + config.val_movies
+    print(f"wrote {movies} movies of {config.duration_sec} s ({config.train_movies} train, {config.val_movies} val), "
+          f"keyframes {config.keyframe_range[0]}..{config.keyframe_range[1]} s, in "
+          f"{time.monotonic() - started:.1f} s: {annotations}")
+    print(f"preprocess: sfp preprocess --format ava --manifest {annotations / 'movies.txt'} "
+          f"--video-root {Path(args.out) / 'videos'} --output FRAMESTORE "
+          f"dataset.ava.keyframe_range=[{config.keyframe_range[0]},{config.keyframe_range[1]}]")
     return 0
