@@ -1,0 +1,233 @@
+"""AVA keyframes as training and test inputs: which boxes each keyframe has, and the Ray Data pipeline that reads them.
+
+A *keyframe table* is built once on the driver from the CSVs: per `(video_id, keyframe_sec)` its boxes (normalised)
+with their actions as label-map positions, and a score. Training keyframes take the ground-truth boxes (rows merged
+per box), optionally plus person-detector boxes above `train_detection_score`, labelled with the actions of the
+ground-truth box they overlap most (IoU >= 0.5) or none; test keyframes take the detector's boxes with
+`score >= val_detection_score` (0.8, the reference's), or the ground-truth boxes when no detection file is given.
+
+The Ray Data rows are positions in the table; the map stage reads the keyframe's window (`clip_frames` frames at
+`sampling_rate` on the store's grid, centred on the keyframe) with `FrameStore.read_span`, transforms frames and boxes
+together and packs the pathways: `{"pathway_0", ("pathway_1"), "boxes" [B, M, 4] (pixels), "box_count" [B],
+"labels" [B, M, A] multi-hot, "row_index" [B]}` with `M = max_boxes` (padding rows are zeros).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+
+from sfp.config import StrictModel
+from sfp.framestore import FrameStore, window_times
+from sfp_train.ava.annotations import AvaBox, Box, read_annotations, read_person_boxes
+from sfp_train.ava.evaluation import box_iou
+from sfp_train.ava.labelmap import LabelEntry
+from sfp_train.ava.transforms import eval_transform_with_boxes, train_transform_with_boxes
+from sfp_train.models.packing import pathway_inputs
+
+
+class AvaDataConfig(StrictModel):
+    """The `data:` section of an AVA recipe (the reference's values for SlowFast R50 8x8 as defaults)."""
+
+    framestore: str  # frame store of the training movies (`ava` format)
+    val_framestore: str | None = None  # of the validation movies; default: `framestore`
+    labelmap: str  # pbtxt: the actions trained and scored (the official 60, or all 80)
+    train_annotations: str  # ground truth CSV
+    val_annotations: str
+    train_detections: str | None = None  # person boxes added to the training boxes
+    val_detections: str | None = None  # person boxes tested on; None: the ground-truth boxes
+    exclusions: str | None = None  # excluded val timestamps
+    train_detection_score: float = Field(0.9, ge=0, le=1)
+    val_detection_score: float = Field(0.8, ge=0, le=1)
+    sampling_rate: int = Field(2, ge=1)  # frames of the store's grid between sampled frames
+    train_short_side: tuple[int, int] = (256, 320)
+    crop_size: int = Field(224, ge=16)
+    flip: bool = True
+    test_short_side: int = Field(256, ge=16)
+    test_max_aspect: float = Field(1.78, ge=1.0)  # test clips are padded to this width / height
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+    max_boxes: int = Field(32, ge=1)  # per keyframe; more are dropped (AVA keyframes rarely have over 20)
+    loader_cpus: float = Field(1.0, gt=0)
+    loader_batch_size: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "AvaDataConfig":
+        low, high = self.train_short_side
+        if not 0 < low <= high:
+            raise ValueError(f"train_short_side must be [low, high] with 0 < low <= high, got {list(self.train_short_side)}")
+        if self.crop_size > low:
+            raise ValueError(f"crop_size {self.crop_size} is larger than the smallest short side {low}")
+        return self
+
+    @property
+    def val_store(self) -> str:
+        return self.val_framestore or self.framestore
+
+
+@dataclass
+class Keyframe:
+    video_id: str
+    keyframe_sec: int
+    boxes: list[Box] = field(default_factory=list)
+    labels: list[tuple[int, ...]] = field(default_factory=list)  # per box: positions in the label map
+    scores: list[float] = field(default_factory=list)
+
+
+def label_positions(labelmap: list[LabelEntry]) -> dict[int, int]:
+    """Action id -> position in the multi-hot vector (the label map's order)."""
+    return {entry.id: position for position, entry in enumerate(labelmap)}
+
+
+def multi_hot(labels: list[tuple[int, ...]], num_actions: int, max_boxes: int) -> np.ndarray:
+    """`[max_boxes, num_actions]` float32, row `i` has ones at box `i`'s action positions (rows past the boxes: 0)."""
+    hot = np.zeros((max_boxes, num_actions), np.float32)
+    for row, positions in enumerate(labels[:max_boxes]):
+        hot[row, list(positions)] = 1.0
+    return hot
+
+
+def _by_keyframe(boxes: list[AvaBox]) -> dict[tuple[str, int], list[AvaBox]]:
+    grouped: dict[tuple[str, int], list[AvaBox]] = {}
+    for box in boxes:
+        grouped.setdefault((box.video_id, box.keyframe_sec), []).append(box)
+    return grouped
+
+
+def train_keyframes(data: AvaDataConfig, labelmap: list[LabelEntry]) -> list[Keyframe]:
+    """Ground-truth boxes (actions outside the label map dropped), plus detected boxes labelled by overlap."""
+    positions = label_positions(labelmap)
+    truth = _by_keyframe(read_annotations(data.train_annotations))
+    table = {key: Keyframe(*key) for key in truth}
+    for key, boxes in truth.items():
+        for box in boxes:
+            table[key].boxes.append(box.box)
+            table[key].labels.append(tuple(positions[a] for a in box.labels if a in positions))
+            table[key].scores.append(1.0)
+    if data.train_detections:
+        for detection in read_person_boxes(data.train_detections, score_threshold=data.train_detection_score):
+            key = (detection.video_id, detection.keyframe_sec)
+            if key not in table:
+                continue  # a keyframe without annotation is not a training keyframe
+            entry = table[key]
+            overlaps = box_iou(np.array([detection.box]), np.array(entry.boxes))[0]
+            best = int(np.argmax(overlaps))
+            entry.labels.append(entry.labels[best] if overlaps[best] >= 0.5 else ())
+            entry.boxes.append(detection.box)
+            entry.scores.append(detection.score)
+    return sorted(table.values(), key=lambda k: (k.video_id, k.keyframe_sec))
+
+
+def val_keyframes(data: AvaDataConfig, labelmap: list[LabelEntry]) -> list[Keyframe]:
+    """Every annotated val keyframe with the detector's boxes at `val_detection_score` (or the ground truth's)."""
+    positions = label_positions(labelmap)
+    truth = _by_keyframe(read_annotations(data.val_annotations))
+    table = {key: Keyframe(*key) for key in truth}
+    if data.val_detections is None:
+        for key, boxes in truth.items():
+            for box in boxes:
+                table[key].boxes.append(box.box)
+                table[key].labels.append(tuple(positions[a] for a in box.labels if a in positions))
+                table[key].scores.append(1.0)
+    else:
+        for detection in read_person_boxes(data.val_detections, score_threshold=data.val_detection_score):
+            key = (detection.video_id, detection.keyframe_sec)
+            if key in table:
+                table[key].boxes.append(detection.box)
+                table[key].labels.append(())
+                table[key].scores.append(detection.score)
+    return sorted((k for k in table.values() if k.boxes), key=lambda k: (k.video_id, k.keyframe_sec))
+
+
+class _KeyframeLoader:
+    def __init__(self, store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int, arch: str,
+                 alpha: int, num_actions: int) -> None:
+        self.store, self.table, self.data = store, table, data
+        self.num_frames, self.arch, self.alpha, self.num_actions = num_frames, arch, alpha, num_actions
+
+    def read_window(self, keyframe: Keyframe, max_short_side: int) -> np.ndarray:
+        fps = self.store.segments(keyframe.video_id)[0].fps
+        times = window_times(keyframe.keyframe_sec, self.num_frames, self.data.sampling_rate, fps)
+        return self.store.read_span(keyframe.video_id, times, max_short_side=max_short_side)
+
+    def transform(self, frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        raise NotImplementedError
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng()
+        data, size = self.data, self.data.max_boxes
+        clips, boxes, counts, labels = [], [], [], []
+        for row_index in batch["row_index"]:
+            keyframe = self.table[int(row_index)]
+            frames = self.read_window(keyframe, self.max_short_side)
+            clip, pixel_boxes = self.transform(frames, np.array(keyframe.boxes[:size], np.float32), rng)
+            padded = np.zeros((size, 4), np.float32)
+            padded[: len(pixel_boxes)] = pixel_boxes
+            clips.append(clip)
+            boxes.append(padded)
+            counts.append(len(pixel_boxes))
+            labels.append(multi_hot(keyframe.labels, self.num_actions, size))
+        stacked = torch.stack(clips)
+        packed = {f"pathway_{i}": t.numpy() for i, t in enumerate(pathway_inputs(stacked, self.arch, self.alpha))}
+        packed.update(boxes=np.stack(boxes), box_count=np.asarray(counts, np.int64), labels=np.stack(labels),
+                      row_index=np.asarray(batch["row_index"], np.int64))
+        return packed
+
+
+class TrainKeyframeLoader(_KeyframeLoader):
+    """Map function: table positions -> augmented windows with their boxes and multi-hot labels."""
+
+    @property
+    def max_short_side(self) -> int:
+        return self.data.train_short_side[0]
+
+    def transform(self, frames, boxes, rng):
+        data = self.data
+        return train_transform_with_boxes(frames, boxes, short_side_range=data.train_short_side,
+                                          crop_size=data.crop_size, flip=data.flip, mean=data.mean, std=data.std,
+                                          rng=rng)
+
+
+class EvalKeyframeLoader(_KeyframeLoader):
+    """Map function: table positions -> test windows (fixed short side, no crop) with their boxes."""
+
+    @property
+    def max_short_side(self) -> int:
+        return self.data.test_short_side
+
+    def transform(self, frames, boxes, rng):
+        data = self.data
+        return eval_transform_with_boxes(frames, boxes, short_side=data.test_short_side,
+                                         max_aspect=data.test_max_aspect, mean=data.mean, std=data.std)
+
+
+def keyframe_dataset(store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, train: bool,
+                     num_frames: int, arch: str, alpha: int, num_actions: int):
+    """The table as a Ray Dataset of model inputs: shuffled and augmented for training, in order for testing."""
+    import ray
+
+    if not table:
+        raise ValueError(f"{store.uri}: no annotated keyframes to read")
+    loader_type = TrainKeyframeLoader if train else EvalKeyframeLoader
+    loader = loader_type(store, table, data, num_frames=num_frames, arch=arch, alpha=alpha, num_actions=num_actions)
+    dataset = ray.data.from_items([{"row_index": index} for index in range(len(table))])
+    if train:
+        dataset = dataset.random_shuffle()
+    return dataset.map_batches(loader, batch_size=data.loader_batch_size, num_cpus=data.loader_cpus)
+
+
+def flatten_boxes(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """Padded per-clip boxes -> the RoI head's `[K, 5]` `(batch_index, x1, y1, x2, y2)`, their `[K, A]` labels and
+    `(row_index, box position)` of each."""
+    counts = [int(n) for n in batch["box_count"]]
+    rois, labels, where = [], [], []
+    for position, count in enumerate(counts):
+        boxes = torch.as_tensor(batch["boxes"][position][:count], dtype=torch.float32)
+        rois.append(torch.cat([torch.full((count, 1), float(position)), boxes], dim=1))
+        labels.append(torch.as_tensor(batch["labels"][position][:count], dtype=torch.float32))
+        where.extend((int(batch["row_index"][position]), slot) for slot in range(count))
+    return torch.cat(rois).to(device), torch.cat(labels).to(device), where

@@ -1,0 +1,92 @@
+"""Spatial transforms of a keyframe's window and its person boxes, applied together so the boxes stay on the people.
+
+Frames come in as uint8 `[T, H, W, 3]`, boxes as normalised `[N, 4]` `(x1, y1, x2, y2)`; they leave as float32
+`[3, T, h, w]` and boxes in pixels of the output (what the RoI head takes). Training: short-side jitter, a random
+square crop, a horizontal flip (the reference's AVA augmentation); testing: the short side resized, no crop, padded
+at the right and bottom to a fixed width so that clips of any aspect ratio batch together (padding does not move
+boxes).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sfp_train.data.transforms import normalize, resize_short_side, to_tensor
+
+
+def to_pixels(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Normalised boxes -> pixel boxes of a `width x height` image."""
+    return np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * np.array([width, height, width, height], np.float32)
+
+
+def crop_boxes(boxes: np.ndarray, left: float, top: float, scale: float, size: int) -> np.ndarray:
+    """Pixel boxes of the source -> pixel boxes of a crop whose top-left is (`left`, `top`) in the source, resized by
+    `scale` to `size x size`, clipped to the crop (a box outside it becomes degenerate, as in the reference)."""
+    shifted = (boxes - np.array([left, top, left, top], np.float32)) * scale
+    return np.clip(shifted, 0.0, float(size)).astype(np.float32)
+
+
+def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
+    """Mirror pixel boxes of an image `width` wide left to right."""
+    flipped = boxes.copy()
+    flipped[:, 0], flipped[:, 2] = width - boxes[:, 2], width - boxes[:, 0]
+    return flipped
+
+
+def train_transform_with_boxes(
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    *,
+    short_side_range: tuple[int, int],
+    crop_size: int,
+    flip: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Short-side jitter, random square crop, flip; the crop is cut from the uint8 source and only it is resized."""
+    height, width = frames.shape[1:3]
+    scale = int(rng.integers(short_side_range[0], short_side_range[1] + 1)) / min(height, width)
+    side = min(int(round(crop_size / scale)), height, width)
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    clip = to_tensor(frames[:, top : top + side, left : left + side])
+    if side != crop_size:
+        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False)
+    pixel_boxes = crop_boxes(to_pixels(boxes, width, height), left, top, crop_size / side, crop_size)
+    if flip and rng.random() < 0.5:
+        clip = clip.flip(-1)
+        pixel_boxes = flip_boxes(pixel_boxes, crop_size)
+    return normalize(clip, mean, std), pixel_boxes
+
+
+def padded_width(short_side: int, max_aspect: float, multiple: int = 16) -> int:
+    """The fixed test width: the long side of a `max_aspect` frame, rounded up to `multiple`."""
+    return int(np.ceil(short_side * max_aspect / multiple) * multiple)
+
+
+def eval_transform_with_boxes(
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    *,
+    short_side: int,
+    max_aspect: float,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Short side to `short_side`, no crop; landscape frames padded (or cut) to `padded_width` on the right,
+    portrait ones likewise at the bottom, so every clip of a dataset has one shape."""
+    height, width = frames.shape[1:3]
+    clip = normalize(resize_short_side(to_tensor(frames), short_side), mean, std)
+    out_height, out_width = clip.shape[-2:]
+    pixel_boxes = to_pixels(boxes, out_width, out_height)
+    long_side = padded_width(short_side, max_aspect)
+    target = (short_side, long_side) if width >= height else (long_side, short_side)
+    clip = clip[..., : target[0], : target[1]]
+    clip = F.pad(clip, (0, target[1] - clip.shape[-1], 0, target[0] - clip.shape[-2]))
+    pixel_boxes = np.clip(pixel_boxes, 0, np.array([target[1], target[0]] * 2, np.float32)).astype(np.float32)
+    return clip, pixel_boxes
