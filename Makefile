@@ -16,7 +16,7 @@ JOBS_FLAGS = $(if $(JOBS_ADDRESS),--address $(JOBS_ADDRESS))
 RUN := $(if $(or $(RAY_ADDRESS),$(RAY_API_SERVER_ADDRESS),$(CLUSTER)),$(JOBS) submit $(JOBS_FLAGS) --,$(SFP))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
+.PHONY: help setup demo ablation test test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ setup: ## create .venv with the pinned dependencies and ffmpeg (idempotent)
 
 demo: setup ## synthetic videos -> frame store -> SlowFast (Ray Train + DeepSpeed) -> MLflow registry
 	$(SFP) demo
+
+ablation: setup ## the paper's ablation on the demo's dataset: Slow-only, Fast-only, SlowFast, same budget -> MLflow
+	$(SFP) experiment ablation $(ARGS)
 
 test: setup ## the whole test suite (real Ray, SeaweedFS S3, MLflow)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

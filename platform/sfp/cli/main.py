@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "sfp.cli.model",
     "sfp.cli.ava",
     "sfp.cli.demo",
+    "sfp.cli.experiment",
     "sfp.cli.stack",
     "sfp.cli.jobs",
 )
