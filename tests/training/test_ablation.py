@@ -82,3 +82,22 @@ def test_architectures_may_only_change_the_model():
     assert recipes["a"].registry.model_name == "slowfast-kinetics-a"
     with pytest.raises(ConfigError, match=r"arches\.a\.optim: only `model:` may differ"):
         arch_recipes(train, {"a": {"model": {"arch": "slow_only"}, "optim": {"epochs": 9}}}, "run")
+
+
+def test_the_ablation_config_is_the_demos_recipe_with_its_overrides(tmp_path):
+    from sfp.cli.experiment import load_sections
+
+    (tmp_path / "demo.yaml").write_text(
+        "synth: {clips_per_class: 24}\ntrain: {name: demo, optim: {epochs: 12, batch_size: 8}}\n"
+        "ava: {enabled: true}\n"  # a later stage of the demo: not the ablation's
+    )
+    (tmp_path / "ablation.yaml").write_text(
+        "base: demo.yaml\ntrain: {name: ablation, optim: {epochs: 6}}\narches: {slowfast: {model: {arch: slowfast}}}\n"
+    )
+    data = load_sections(tmp_path / "ablation.yaml", ["train.optim.batch_size=4"])
+    assert data == {"synth": {"clips_per_class": 24},
+                    "train": {"name": "ablation", "optim": {"epochs": 6, "batch_size": 4}},
+                    "arches": {"slowfast": {"model": {"arch": "slowfast"}}}}
+    (tmp_path / "bad.yaml").write_text("base: demo.yaml\narchs: {}\n")
+    with pytest.raises(ConfigError, match="archs: unknown key"):
+        load_sections(tmp_path / "bad.yaml", [])

@@ -10,7 +10,8 @@ from pathlib import Path
 from sfp.cli.common import add_overrides, add_ray_address
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "ablation.yaml"
-SECTIONS = ("base", "synth", "preprocess", "train", "arches")
+DEMO_SECTIONS = ("synth", "preprocess", "train")
+SECTIONS = ("base", *DEMO_SECTIONS, "arches")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_sections(config: Path, overrides: list[str]) -> dict:
-    """The ablation YAML on top of its `base` (a demo YAML, relative to it), then the command line's overrides."""
+    """The ablation YAML on top of its `base` (a demo YAML, relative to it: its dataset, preprocessing and training
+    sections), then the command line's overrides."""
     from sfp.config import apply_overrides, read_yaml
     from sfp.errors import ConfigError
     from sfp_train.ablation import deep_merge
@@ -43,6 +45,7 @@ def load_sections(config: Path, overrides: list[str]) -> dict:
     if unknown:
         raise ConfigError(f"{config}: {sorted(unknown)[0]}: unknown key")
     base = read_yaml(config.parent / data.pop("base")) if data.get("base") else {}
+    base = {key: value for key, value in base.items() if key in DEMO_SECTIONS}  # not the demo's later stages (AVA)
     return apply_overrides(deep_merge(base, data), overrides)
 
 
