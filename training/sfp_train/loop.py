@@ -4,6 +4,10 @@ Every worker builds the same SlowFast, wraps it in a DeepSpeed engine, and strea
 from Ray Data. Each epoch: SGD steps with the recipe's learning-rate schedule, then validation, then (on schedule) a
 checkpoint through Ray Train. Rank 0 alone logs to MLflow. A restarted run resumes from Ray Train's latest
 checkpoint and ends with the same number of optimiser steps as an uninterrupted one.
+
+What is learnt comes from the task object in the loop config (`sfp_train.tasks`): classification (Kinetics:
+cross-entropy, top-k) by default, or detection (AVA: BCE per action over person boxes, val frame mAP). A fine-tuning
+run also hands over its initial weights (an object ref of the transferred state dict).
 """
 
 from __future__ import annotations
@@ -14,82 +18,51 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 
 from sfp import tracking
 from sfp_train import checkpoints, engine as engines
-from sfp_train.metrics import topk_correct
 from sfp_train.models.config import build_model
-from sfp_train.recipe import TrainRecipe
 from sfp_train.schedule import learning_rate
+from sfp_train.tasks import ClassificationTask, all_reduce
 
 
-def _inputs(batch: dict[str, torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    return [batch[key].to(device, non_blocking=True) for key in sorted(batch) if key.startswith("pathway_")]
-
-
-def _all_reduce(values: list[float], device: torch.device) -> list[float]:
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
-def train_epoch(model_engine, shard, recipe: TrainRecipe, epoch: int, steps_per_epoch: int, device, run_id) -> dict:
+def train_epoch(model_engine, shard, recipe, task, epoch: int, steps_per_epoch: int, device, run_id) -> dict:
     """One epoch of SGD; returns the epoch's train metrics (summed over workers)."""
     import ray.train
 
     model_engine.train()
     accumulation = recipe.engine.grad_accumulation
     micro_steps = steps_per_epoch * accumulation
-    loss_sum = correct1 = correct5 = seen = 0.0
-    data_wait = 0.0
+    sums: dict[str, float] = {}
+    clips = data_wait = 0.0
     started = time.perf_counter()
     batches = iter(shard.iter_torch_batches(batch_size=recipe.micro_batch_size, drop_last=True))
     for micro_step in range(micro_steps):
         waited = time.perf_counter()
         batch = next(batches)
         data_wait += time.perf_counter() - waited
-        step_in_epoch = micro_step // accumulation
-        engines.set_learning_rate(model_engine, learning_rate(recipe.optim, epoch + step_in_epoch / steps_per_epoch))
-        labels = batch["label"].to(device)
-        logits = model_engine(_inputs(batch, device))
-        loss = F.cross_entropy(logits.float(), labels)
+        lr = learning_rate(recipe.optim, epoch + (micro_step // accumulation) / steps_per_epoch)
+        engines.set_learning_rate(model_engine, lr)
+        loss, stats = task.train_step(model_engine, batch, device)
         model_engine.backward(loss)
         model_engine.step()
-        top1, top5 = topk_correct(logits.detach(), labels)
-        loss_sum, correct1, correct5, seen = loss_sum + loss.item() * len(labels), correct1 + top1, correct5 + top5, seen + len(labels)
+        sums = {key: sums.get(key, 0.0) + value for key, value in stats.items()}
+        clips += len(batch["pathway_0"])
         if run_id and (micro_step + 1) % accumulation == 0:
-            tracking.log_metrics(run_id, {"train/loss": loss.item(), "train/lr": learning_rate(recipe.optim, epoch + step_in_epoch / steps_per_epoch)}, step=model_engine.global_steps)
+            tracking.log_metrics(run_id, {"train/loss": loss.item(), "train/lr": lr}, step=model_engine.global_steps)
     elapsed = time.perf_counter() - started
-    loss_sum, correct1, correct5, seen, data_wait, elapsed = _all_reduce([loss_sum, correct1, correct5, seen, data_wait, elapsed], device)
+    keys = sorted(sums)
+    reduced = all_reduce([sums[key] for key in keys] + [clips, data_wait, elapsed], device)
+    *values, clips, data_wait, elapsed = reduced
     workers = ray.train.get_context().get_world_size()
     return {
-        "train/epoch_loss": loss_sum / seen,
-        "train/top1": correct1 / seen,
-        "train/top5": correct5 / seen,
-        "train/clips_per_s": seen / (elapsed / workers),
+        **task.train_metrics(dict(zip(keys, values))),
+        "train/clips_per_s": clips / (elapsed / workers),
         "train/data_wait_share": data_wait / elapsed,
     }
 
 
-@torch.no_grad()
-def validate(model_engine, shard, recipe: TrainRecipe, device) -> dict:
-    """Single-view validation (centre window, centre crop) on this worker's shard, summed over workers."""
-    model_engine.eval()
-    loss_sum = correct1 = correct5 = seen = 0.0
-    for batch in shard.iter_torch_batches(batch_size=recipe.micro_batch_size):
-        labels = batch["label"].to(device)
-        logits = model_engine(_inputs(batch, device)).float()
-        top1, top5 = topk_correct(logits, labels)
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct1, correct5, seen = correct1 + top1, correct5 + top5, seen + len(labels)
-    loss_sum, correct1, correct5, seen = _all_reduce([loss_sum, correct1, correct5, seen], device)
-    seen = max(seen, 1.0)
-    return {"val/loss": loss_sum / seen, "val/top1": correct1 / seen, "val/top5": correct5 / seen}
-
-
-def save_checkpoint(model_engine, recipe: TrainRecipe, classes: list[str], state: checkpoints.TrainState, metrics: dict) -> None:
+def save_checkpoint(model_engine, recipe, classes: list[str], state: checkpoints.TrainState, metrics: dict) -> None:
     """Every rank writes its DeepSpeed state; rank 0 adds the plain model and the train state; Ray Train uploads."""
     import ray.train
 
@@ -114,11 +87,13 @@ def restore(model_engine) -> checkpoints.TrainState | None:
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    import ray
     import ray.train
     import ray.train.torch
 
-    recipe = TrainRecipe.model_validate(loop_config["recipe"])
     classes: list[str] = loop_config["classes"]
+    task = loop_config.get("task") or ClassificationTask(classes)  # what is learnt: loss, metrics, validation
+    recipe = task.recipe(loop_config["recipe"])
     steps_per_epoch: int = loop_config["steps_per_epoch"]
     rank = ray.train.get_context().get_world_rank()
     run_id = loop_config["mlflow_run_id"] if rank == 0 else None
@@ -127,7 +102,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     torch.manual_seed(recipe.seed)  # the same initial weights on every worker
     device = ray.train.torch.get_device()
 
-    model = build_model(recipe.model, num_classes=len(classes)).to(device)
+    model = build_model(recipe.model, num_classes=task.num_outputs)
+    if loop_config.get("initial_weights") is not None:  # fine-tuning: the transferred backbone and a new head
+        model.load_state_dict(ray.get(loop_config["initial_weights"]))
+    model = model.to(device)
     model_engine = engines.build_engine(
         model, engine=recipe.engine, optim=recipe.optim, micro_batch_size=recipe.micro_batch_size, device=device
     )
@@ -136,10 +114,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     val_shard = ray.train.get_dataset_shard("val")
 
     for epoch in range(state.epoch, recipe.optim.epochs):
-        metrics = train_epoch(model_engine, train_shard, recipe, epoch, steps_per_epoch, device, run_id)
+        metrics = train_epoch(model_engine, train_shard, recipe, task, epoch, steps_per_epoch, device, run_id)
         last_epoch = epoch + 1 == recipe.optim.epochs
         if (epoch + 1) % recipe.val_every_n_epochs == 0 or last_epoch:
-            metrics.update(validate(model_engine, val_shard, recipe, device))
+            metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
         metrics["epoch"] = epoch + 1
         if run_id:
             tracking.log_metrics(run_id, {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch + 1)

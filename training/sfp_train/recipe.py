@@ -61,10 +61,11 @@ class RegistryConfig(StrictModel):
     alias: str = "kinetics-pretrained"
 
 
-class TrainRecipe(StrictModel):
+class RecipeBase(StrictModel):
+    """What every training recipe has, whatever the task: the run, model, optimiser, engine, workers, storage."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # the run name: rerun with it to resume
     seed: int = 0
-    data: DataConfig
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     engine: EngineConfig = EngineConfig()
@@ -76,18 +77,25 @@ class TrainRecipe(StrictModel):
     max_steps_per_epoch: int | None = Field(None, ge=1)  # cap for smoke tests
 
     @model_validator(mode="after")
-    def _check(self) -> "TrainRecipe":
+    def _check(self) -> "RecipeBase":
         per_step = self.scaling.num_workers * self.engine.grad_accumulation
         if self.optim.batch_size % per_step:
             raise ValueError(
                 f"optim.batch_size {self.optim.batch_size} is not divisible by num_workers x grad_accumulation "
                 f"= {per_step}"
             )
-        if self.model.crop_size != self.data.crop_size:
-            raise ValueError(f"model.crop_size {self.model.crop_size} != data.crop_size {self.data.crop_size}")
+        data = getattr(self, "data", None)
+        if data is not None and self.model.crop_size != data.crop_size:
+            raise ValueError(f"model.crop_size {self.model.crop_size} != data.crop_size {data.crop_size}")
         return self
 
     @property
     def micro_batch_size(self) -> int:
         """Clips per worker per forward pass."""
         return self.optim.batch_size // (self.scaling.num_workers * self.engine.grad_accumulation)
+
+
+class TrainRecipe(RecipeBase):
+    """Kinetics-style classification training (`sfp train`)."""
+
+    data: DataConfig

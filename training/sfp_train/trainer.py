@@ -15,7 +15,7 @@ from sfp.framestore import FrameStore
 from sfp.raycluster import code_version
 from sfp_train.data.pipeline import eval_dataset, train_dataset
 from sfp_train.loop import train_loop_per_worker
-from sfp_train.recipe import TrainRecipe
+from sfp_train.recipe import RecipeBase, TrainRecipe
 
 
 @dataclass
@@ -26,7 +26,7 @@ class TrainingResult:
     classes: list[str]
 
 
-def steps_per_epoch(recipe: TrainRecipe, num_train_clips: int) -> int:
+def steps_per_epoch(recipe: RecipeBase, num_train_clips: int) -> int:
     steps = num_train_clips // recipe.optim.batch_size
     if steps == 0:
         raise SfpError(
@@ -36,7 +36,7 @@ def steps_per_epoch(recipe: TrainRecipe, num_train_clips: int) -> int:
     return min(steps, recipe.max_steps_per_epoch or steps)
 
 
-def _use_gpu(recipe: TrainRecipe) -> bool:
+def _use_gpu(recipe: RecipeBase) -> bool:
     import ray
 
     if recipe.scaling.use_gpu == "auto":
@@ -56,18 +56,13 @@ def lineage_tags(recipe: TrainRecipe, store: FrameStore) -> dict[str, str]:
 
 def run_training(recipe: TrainRecipe) -> TrainingResult:
     """Train `recipe` on the Ray cluster this process is connected to; rerunning the same name resumes it."""
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
-
     store = FrameStore.open(recipe.data.framestore)
     classes = store.manifest.classes
     num_train = store.manifest.splits.get(recipe.data.train_split, 0)
     steps = steps_per_epoch(recipe, num_train)
-    use_gpu = _use_gpu(recipe)
 
     run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name, lineage_tags(recipe, store))
-    tracking.log_params(run_id, flatten(recipe.model_dump(mode="json")))
-    tracking.log_text(run_id, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "config/recipe.yaml")
+    log_recipe(run_id, recipe)
     tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
 
     model = recipe.model
@@ -79,6 +74,24 @@ def run_training(recipe: TrainRecipe) -> TrainingResult:
         "train": train_dataset(store, recipe.data, **loaders),
         "val": eval_dataset(store, single_view, recipe.data.val_split, **loaders),
     }
+    return fit(recipe, datasets=datasets, classes=classes, steps=steps, run_id=run_id)
+
+
+def log_recipe(run_id: str, recipe: RecipeBase) -> None:
+    tracking.log_params(run_id, flatten(recipe.model_dump(mode="json")))
+    tracking.log_text(run_id, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "config/recipe.yaml")
+
+
+def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, run_id: str, task=None,
+        initial_weights=None) -> TrainingResult:
+    """Run `train_loop_per_worker` on Ray Train's TorchTrainer with `datasets` ("train", "val") for `recipe`.
+
+    `task` (default: classification over `classes`) is what the loop learns; `initial_weights` (an object ref of a
+    state dict) replaces the model's initialisation, as fine-tuning needs."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    use_gpu = _use_gpu(recipe)
     storage_fs, storage_path = storage.pyarrow_filesystem(recipe.checkpoint.storage_uri)
     if storage.parse_uri(recipe.checkpoint.storage_uri).is_local:
         Path(storage_path).mkdir(parents=True, exist_ok=True)
@@ -90,6 +103,8 @@ def run_training(recipe: TrainRecipe) -> TrainingResult:
             "steps_per_epoch": steps,
             "mlflow_run_id": run_id,
             "tracking_uri": tracking.resolve_tracking_uri(recipe.tracking),
+            "task": task,
+            "initial_weights": initial_weights,
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=recipe.scaling.num_workers,
