@@ -16,7 +16,7 @@ JOBS_FLAGS = $(if $(JOBS_ADDRESS),--address $(JOBS_ADDRESS))
 RUN := $(if $(or $(RAY_ADDRESS),$(RAY_API_SERVER_ADDRESS),$(CLUSTER)),$(JOBS) submit $(JOBS_FLAGS) --,$(SFP))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo ablation test test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
+.PHONY: help setup demo ablation test test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate finetune-ava predict jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,12 @@ train: setup ## CONFIG=configs/kinetics/<recipe>.yaml: train, evaluate, register
 
 evaluate: setup ## MODEL=models:/name@alias FRAMESTORE=uri: multi-view top-1/top-5 (a Ray job on a cluster)
 	$(RUN) evaluate $(MODEL) --framestore $(FRAMESTORE) $(ARGS)
+
+finetune-ava: setup ## CONFIG=configs/ava/<recipe>.yaml: fine-tune for AVA, frame mAP, register (a Ray job on a cluster)
+	$(RUN) finetune-ava $(CONFIG) $(ARGS)
+
+predict: setup ## MODEL=models:/name@alias VIDEO=file [BOXES=person_boxes.csv] [OUT=out.csv]: labels or AVA detections
+	$(SFP) predict $(MODEL) $(VIDEO) $(if $(BOXES),--boxes $(BOXES)) $(if $(OUT),-o $(OUT)) $(ARGS)
 
 jobs: setup ## the cluster's jobs with their status (RAY_API_SERVER_ADDRESS, or CLUSTER=)
 	$(JOBS) list $(JOBS_FLAGS)

@@ -56,6 +56,7 @@ def test_the_files_the_docs_promise_exist() -> None:
         "kuberay/raycluster.yaml",
         "kuberay/rayjob-preprocess.yaml",
         "kuberay/rayjob-pretrain.yaml",
+        "kuberay/rayjob-finetune-ava.yaml",
         "mlflow/docker-compose.yaml",
         "mlflow/k8s/deployment.yaml",
         "mlflow/k8s/service.yaml",
@@ -132,11 +133,11 @@ def test_raycluster_has_a_head_and_cpu_and_gpu_worker_groups() -> None:
         assert worker["resources"]["requests"] == worker["resources"]["limits"], name
 
 
-@pytest.mark.parametrize("stage", ["preprocess", "pretrain"])
+@pytest.mark.parametrize("stage", ["preprocess", "pretrain", "finetune-ava"])
 def test_rayjob_runs_its_stage_on_the_raycluster(stage: str) -> None:
     (job,) = documents(RAYJOBS[f"rayjob-{stage}"])
     (cluster,) = documents(INFRA / "kuberay" / "raycluster.yaml")
-    command = {"preprocess": "preprocess", "pretrain": "train"}[stage]
+    command = {"preprocess": "preprocess", "pretrain": "train", "finetune-ava": "finetune-ava"}[stage]
 
     assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
     assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
@@ -263,6 +264,7 @@ def test_every_recipe_the_infra_files_reference_exists_in_the_repo() -> None:
     assert {
         "configs/datasets/kinetics400.yaml",
         "configs/kinetics/slowfast_r50_8x8.yaml",
+        "configs/ava/slowfast_r50_8x8.yaml",
     } <= set().union(*references.values())
     missing = {name: sorted(p for p in paths if not (REPO / p).is_file()) for name, paths in references.items()}
     assert {name: paths for name, paths in missing.items() if paths} == {}
@@ -374,3 +376,15 @@ def test_mlflow_entrypoint_refuses_to_start_without_a_database_password(tmp_path
     )
     assert result.returncode != 0
     assert "MLFLOW_DB_PASSWORD" in result.stderr
+
+
+def test_the_ava_finetune_recipe_validates_and_starts_from_the_pretrain_jobs_model() -> None:
+    from sfp.config import load_config
+    from sfp_train.ava.recipe import AvaRecipe
+    from sfp_train.recipe import TrainRecipe
+
+    ava = load_config(AvaRecipe, REPO / "configs" / "ava" / "slowfast_r50_8x8.yaml")
+    kinetics = load_config(TrainRecipe, REPO / "configs" / "kinetics" / "slowfast_r50_8x8.yaml")
+    assert ava.init.from_model == f"models:/{kinetics.registry.model_name}@{kinetics.registry.alias}"
+    assert ava.model.task == "detection"
+    assert ava.model.model_copy(update={"task": "classification"}) == kinetics.model

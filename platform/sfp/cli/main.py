@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "sfp.cli.preprocess",
     "sfp.cli.framestore",
     "sfp.cli.train",
+    "sfp.cli.finetune_ava",
+    "sfp.cli.predict",
     "sfp.cli.evaluate",
     "sfp.cli.model",
     "sfp.cli.ava",

@@ -1,0 +1,178 @@
+"""AVA fine-tuning as one workflow: transfer the backbone, train (Ray Train + DeepSpeed), evaluate, log, register.
+
+The same loop, engine, checkpoints and MLflow run as Kinetics pretraining (`sfp_train.trainer.fit`), with the
+detection task: BCE per action over the boxes of each keyframe, val frame mAP@0.5 per epoch. After training the
+model runs on every val keyframe's boxes, the detections are written in the official CSV format and scored with the
+official algorithm (`sfp_train.ava.evaluation`); mAP, the per-class AP table and picture, and the detections go to
+the run; the model is registered (`ClipDetector`) and the recipe's alias points at it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sfp import tracking
+from sfp.framestore import FrameStore
+from sfp_train.ava.annotations import Detection, read_annotation_rows, read_exclusions, write_detections
+from sfp_train.ava.data import Keyframe, keyframe_dataset, val_keyframes, train_keyframes
+from sfp_train.ava.evaluation import AvaEvaluation
+from sfp_train.ava.labelmap import read_labelmap
+from sfp_train.ava.plots import plot_per_class_ap
+from sfp_train.ava.recipe import AvaRecipe
+from sfp_train.checkpoints import load_model_file
+from sfp_train.models.config import build_model
+from sfp_train.serving import ClipDetector
+from sfp_train.tasks import DetectionTask, predict_boxes
+from sfp_train.trainer import TrainingResult, fit, lineage_tags, log_recipe, steps_per_epoch
+from sfp_train.transfer import load_source_state, transfer_backbone
+
+PIP_REQUIREMENTS = ["torch", "torchvision", "slowfast-platform"]
+
+
+@dataclass
+class FinetuneResult:
+    training: TrainingResult
+    evaluation: AvaEvaluation
+    baseline: AvaEvaluation | None  # the initial model (new head), when the recipe asks for it
+    detections: list[Detection]
+    model_uri: str
+    model_version: int
+
+
+def detection_task(recipe: AvaRecipe) -> DetectionTask:
+    labelmap = read_labelmap(recipe.data.labelmap)
+    excluded = read_exclusions(recipe.data.exclusions) if recipe.data.exclusions else set()
+    return DetectionTask(
+        labelmap=[(entry.id, entry.name) for entry in labelmap],
+        val_keyframes=val_keyframes(recipe.data, labelmap),
+        val_groundtruth=read_annotation_rows(recipe.data.val_annotations),
+        excluded=frozenset(excluded),
+    )
+
+
+def initial_model(recipe: AvaRecipe, num_actions: int) -> torch.nn.Module:
+    """The recipe's detection model with the backbone of `init.from_model` and a new head (seeded)."""
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.model.model_copy(update={"compile": False}), num_classes=num_actions)
+    source = load_source_state(recipe.init.from_model, recipe.tracking)
+    model.load_state_dict(transfer_backbone(source, model, source=recipe.init.from_model))
+    return model
+
+
+def evaluate_model(model: torch.nn.Module, recipe: AvaRecipe, task: DetectionTask,
+                   batch_size: int = 8) -> tuple[AvaEvaluation, list[Detection]]:
+    """Run `model` on every val keyframe's boxes (Ray Data reads and transforms them) and score the detections."""
+    model.eval()
+    store = FrameStore.open(recipe.data.val_store)
+    dataset = keyframe_dataset(store, task.val_keyframes, recipe.data, train=False, **_loader_args(recipe, task))
+    with torch.no_grad():
+        scores = predict_boxes(model, dataset.iter_torch_batches(batch_size=batch_size), torch.device("cpu"))
+    return task.evaluate(scores), task.detections(scores)
+
+
+def per_class_table(evaluation: AvaEvaluation) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class_id", "name", "ap"])
+    for (class_id, ap), name in zip(evaluation.per_class_id.items(), evaluation.per_class):
+        writer.writerow([class_id, name, "" if math.isnan(ap) else f"{ap:.6f}"])
+    return buffer.getvalue()
+
+
+def log_evaluation(run_id: str, evaluation: AvaEvaluation, detections: list[Detection], step: int) -> None:
+    tracking.log_metrics(run_id, {"test/mAP": evaluation.mAP}, step=step)
+    tracking.log_text(run_id, per_class_table(evaluation), "evaluation/per_class_ap.csv")
+    as_json = {"mAP": evaluation.mAP, "per_class": {name: (None if math.isnan(ap) else ap)
+                                                    for name, ap in evaluation.per_class.items()}}
+    tracking.log_text(run_id, json.dumps(as_json, indent=2), "evaluation/per_class_ap.json")
+    with tempfile.TemporaryDirectory() as folder:
+        picture = plot_per_class_ap(evaluation.per_class, Path(folder) / "per_class_ap.png", mean_ap=evaluation.mAP)
+        tracking.log_artifact(run_id, picture, "evaluation")
+        write_detections(Path(folder) / "detections.csv", detections)
+        tracking.log_artifact(run_id, Path(folder) / "detections.csv", "evaluation")
+
+
+def detector(model: torch.nn.Module, recipe: AvaRecipe, task: DetectionTask) -> ClipDetector:
+    data = recipe.data
+    return ClipDetector(model, arch=recipe.model.arch, alpha=recipe.model.alpha,
+                        action_ids=[class_id for class_id, _ in task.labelmap],
+                        actions=[name for _, name in task.labelmap], clip_frames=recipe.model.clip_frames,
+                        sampling_rate=data.sampling_rate, short_side=data.test_short_side,
+                        max_aspect=data.test_max_aspect, mean=data.mean, std=data.std)
+
+
+def register(run_id: str, model: ClipDetector, recipe: AvaRecipe) -> tuple[str, int]:
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 3, model.clip_frames, -1, -1), "clip"),
+                       TensorSpec(np.dtype(np.float32), (-1, 5), "boxes")]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, len(model.actions)), "scores")]),
+    )
+    version = tracking.log_and_register_model(
+        run_id, model, registered_name=recipe.registry.model_name, alias=recipe.registry.alias,
+        signature=signature, pip_requirements=PIP_REQUIREMENTS,
+        metadata={"task": "detection", "actions": model.actions, "action_ids": model.action_ids,
+                  "arch": model.arch, "recipe": recipe.name, "init": recipe.init.from_model},
+    )
+    return f"models:/{recipe.registry.model_name}@{recipe.registry.alias}", version
+
+
+def finetune(recipe: AvaRecipe) -> FinetuneResult:
+    """Fine-tune `recipe` on the Ray cluster this process is connected to; rerunning the same name resumes it."""
+    import ray
+
+    task = detection_task(recipe)
+    labelmap = read_labelmap(recipe.data.labelmap)
+    train_table = train_keyframes(recipe.data, labelmap)
+    steps = steps_per_epoch(recipe, len(train_table))
+    model = initial_model(recipe, task.num_outputs)  # fails early, before any run, if the backbones differ
+
+    store = FrameStore.open(recipe.data.framestore)
+    run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name,
+                                          {**lineage_tags(recipe, store), "sfp.init.from_model": recipe.init.from_model})
+    log_recipe(run_id, recipe)
+    tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
+    baseline = None
+    if recipe.baseline:
+        baseline, _ = evaluate_model(model, recipe, task)
+        tracking.log_metrics(run_id, {"baseline/mAP": baseline.mAP}, step=0)
+
+    loaders = _loader_args(recipe, task)
+    val_store = FrameStore.open(recipe.data.val_store)
+    datasets = {
+        "train": keyframe_dataset(store, train_table, recipe.data, train=True, **loaders),
+        "val": keyframe_dataset(val_store, task.val_keyframes, recipe.data, train=False, **loaders),
+    }
+    actions = [name for _, name in task.labelmap]
+    training = fit(recipe, datasets=datasets, classes=actions, steps=steps, run_id=run_id, task=task,
+                   initial_weights=ray.put(model.state_dict()))
+
+    with tempfile.TemporaryDirectory() as folder:
+        from sfp_train.workflow import fetch_model_file
+
+        trained, _, _ = load_model_file(fetch_model_file(training.checkpoint_uri, Path(folder)))
+    evaluation, detections = evaluate_model(trained, recipe, task)
+    log_evaluation(run_id, evaluation, detections, step=recipe.optim.epochs)
+    model_uri, version = register(run_id, detector(trained, recipe, task), recipe)
+    tracking.set_tags(run_id, {"sfp.checkpoint": training.checkpoint_uri, "sfp.registered_model": model_uri})
+    tracking.end_run(run_id)
+    return FinetuneResult(training, evaluation, baseline, detections, model_uri, version)
+
+
+def _loader_args(recipe: AvaRecipe, task: DetectionTask) -> dict:
+    model = recipe.model
+    return dict(num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha, num_actions=task.num_outputs)
+
+
+__all__ = ["FinetuneResult", "Keyframe", "detection_task", "evaluate_model", "finetune", "initial_model"]
