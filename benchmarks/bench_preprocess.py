@@ -13,7 +13,8 @@ sizes and frame rates: 25 and 24 fps are resampled to 30), in the folder format 
   (each task's own and its ffmpeg/ffprobe processes').
 - `ffmpeg CLI`: `ffmpeg -i in.mp4 -vf fps=30,scale=-2:256 -q:v 4 out/%06d.jpg` per clip, in a process pool of as
   many processes as cores. Its CPU time is the ffmpeg processes' (`getrusage(RUSAGE_CHILDREN)` in each pool worker)
-  plus the pool workers' own.
+  plus the pool workers' own. The pool runs at the niceness Ray gives its workers (15 by default), so that on a
+  machine busy with other work both get the same share of it.
 
 Each round runs both once on every clip, the order alternating between rounds so that load from other processes
 hits both alike; the report gives medians over rounds and the ratio of throughputs (median of the per-round ratios:
@@ -212,10 +213,24 @@ def report(rounds: list[dict[str, Result]], videos: dict[str, Path]) -> list[str
     return lines
 
 
+def ray_worker_niceness() -> int:
+    """The niceness Ray gives its worker processes (15 by default, `RAY_worker_niceness`), inherited by ffmpeg."""
+    import ray
+
+    return ray.get(ray.remote(lambda: os.nice(0)).remote())
+
+
+def lower_priority(niceness: int) -> None:
+    """Pool initializer: the reference's processes run at the job's niceness. On an idle machine niceness changes
+    nothing; on a busy one, nice-15 Ray workers against nice-0 pool processes would measure the scheduler."""
+    os.nice(max(0, niceness - os.nice(0)))
+
+
 def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[str, Result]]]:
     """Warm up on two clips, measure `rounds` rounds, return the report's lines and the raw results."""
     init_ray(num_cpus=bench.cores)  # one shard task per core; joins RAY_ADDRESS or an initialised Ray instead
-    with ProcessPoolExecutor(max_workers=bench.cores) as pool:
+    niceness = ray_worker_niceness()
+    with ProcessPoolExecutor(max_workers=bench.cores, initializer=lower_priority, initargs=(niceness,)) as pool:
         warm_names = sorted(bench.videos)[:1] + sorted(bench.videos)[-1:]
         warm_root = scratch / "warm-up"
         for name in warm_names:
@@ -234,8 +249,8 @@ def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[
     header = (f"{len(bench.videos)} clips ({sum(p.parent.name == 'fixture' for p in bench.videos.values())} x "
               f"{SOURCE_VIDEO.name}, the rest lavfi); {FPS} fps, short side {SHORT_SIDE}, -q:v {QSCALE}; "
               f"{bench.cores} cores: {bench.cores} Ray CPUs ({bench.clips_per_shard} clips per shard task) vs "
-              f"{bench.cores} pool processes, {bench.ffmpeg_threads} ffmpeg thread(s) each; medians of {rounds} "
-              f"round(s)")
+              f"{bench.cores} pool processes, {bench.ffmpeg_threads} ffmpeg thread(s) each, all at nice {niceness}; "
+              f"medians of {rounds} round(s)")
     return [header] + report(results, bench.videos), results
 
 
