@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from sfp import tracking
 from sfp_train import checkpoints, engine as engines
@@ -60,6 +61,13 @@ def train_epoch(model_engine, shard, recipe, task, epoch: int, steps_per_epoch: 
         "train/clips_per_s": clips / (elapsed / workers),
         "train/data_wait_share": data_wait / elapsed,
     }
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """BatchNorm statistics of rank 0 on every rank (DeepSpeed, unlike DDP, leaves buffers per rank), so that every
+    rank validates the model the checkpoint holds (rank 0's)."""
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)
 
 
 def save_checkpoint(model_engine, recipe, classes: list[str], state: checkpoints.TrainState, metrics: dict) -> None:
@@ -117,6 +125,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         metrics = train_epoch(model_engine, train_shard, recipe, task, epoch, steps_per_epoch, device, run_id)
         last_epoch = epoch + 1 == recipe.optim.epochs
         if (epoch + 1) % recipe.val_every_n_epochs == 0 or last_epoch:
+            broadcast_buffers(model_engine.module)
             metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
         metrics["epoch"] = epoch + 1
         if run_id:
