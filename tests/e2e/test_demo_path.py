@@ -1,6 +1,10 @@
 """The foundation's one real path, on a tiny setting: synthetic videos -> frame store -> SlowFast on Ray Train +
-DeepSpeed (2 workers, gloo) -> evaluation -> MLflow run, registered model, alias -> loaded back and run."""
+DeepSpeed (2 workers, gloo) -> evaluation -> MLflow run, registered model, alias -> loaded back and run; then the AVA
+stage: synthetic AVA movies -> segment frame store -> the registered model fine-tuned for detection -> frame mAP
+next to the untrained head's -> registered detector."""
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
@@ -24,8 +28,19 @@ def demo_run(tmp_path_factory, ray_cluster):
         "train.data.test_temporal_views=1",
         f"train.tracking.local_dir={workdir / 'mlflow'}",
         "train.registry.model_name=slowfast-e2e",
+        "ava.synth.train_movies=2",
+        "ava.synth.val_movies=1",
+        "ava.synth.keyframe_range=[2,5]",
+        "ava.finetune.name=e2e-ava",
+        "ava.finetune.optim.epochs=1",
+        "ava.finetune.optim.batch_size=4",
+        "ava.finetune.registry.model_name=slowfast-ava-e2e",
     ]
-    assert main(["demo", "--workdir", str(workdir), *overrides]) == 0
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = main(["demo", "--workdir", str(workdir), *overrides])
+    (workdir / "demo-output.txt").write_text(output.getvalue())
+    assert code == 0, output.getvalue()[-3000:]
     return workdir
 
 
@@ -89,3 +104,30 @@ def test_registered_model_loads_by_alias_and_classifies(demo_run):
     assert sum(probability for _, probability in top) == pytest.approx(1.0, abs=1e-4)
     probabilities = classifier(torch.zeros(2, 3, classifier.clip_frames, 64, 64))
     assert probabilities.shape == (2, 6)
+
+
+def test_ava_stage_fine_tunes_the_registered_model_and_reports_map_against_the_untrained_head(demo_run):
+    import re
+
+    from mlflow.tracking import MlflowClient
+
+    from sfp import tracking
+    from sfp.framestore import FrameStore
+    from sfp_train.serving import ClipDetector
+
+    store = FrameStore.open(str(demo_run / "ava-framestore"))
+    assert len(store.videos()) == 3 and store.manifest.errors == 0
+    output = (demo_run / "demo-output.txt").read_text()
+    match = re.search(r"val mAP@0.5 : ([0-9.]+) fine-tuned vs ([0-9.]+) with the untrained head", output)
+    assert match, output[-2000:]
+    tracking.configure(tracking.TrackingConfig(local_dir=str(demo_run / "mlflow")))
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("slowfast")
+    (run,) = client.search_runs([experiment.experiment_id], filter_string="tags.`sfp.run_name` = 'e2e-ava'")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["sfp.init.from_model"] == "models:/slowfast-e2e@kinetics-pretrained"
+    assert run.data.metrics["test/mAP"] == pytest.approx(float(match.group(1)), abs=1e-3)
+    assert run.data.metrics["baseline/mAP"] == pytest.approx(float(match.group(2)), abs=1e-3)
+    version = client.get_model_version_by_alias("slowfast-ava-e2e", "ava-finetuned")
+    assert version.run_id == run.info.run_id
+    assert isinstance(tracking.load_model("models:/slowfast-ava-e2e@ava-finetuned"), ClipDetector)
