@@ -16,7 +16,7 @@ JOBS_FLAGS = $(if $(JOBS_ADDRESS),--address $(JOBS_ADDRESS))
 RUN := $(if $(or $(RAY_ADDRESS),$(RAY_API_SERVER_ADDRESS),$(CLUSTER)),$(JOBS) submit $(JOBS_FLAGS) --,$(SFP))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo ablation test test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate finetune-ava predict jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
+.PHONY: help setup demo ablation test test-all test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate finetune-ava predict jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ demo: setup ## synthetic videos -> frame store -> SlowFast (Ray Train + DeepSpee
 ablation: setup ## the paper's ablation on the demo's dataset: Slow-only, Fast-only, SlowFast, same budget -> MLflow
 	$(SFP) experiment ablation $(ARGS)
 
-test: setup ## the whole test suite (real Ray, SeaweedFS S3, MLflow)
+test: setup ## the test suite (real Ray, SeaweedFS S3, MLflow) without the `extended` runs; CI runs this
+	$(BIN)/python -m pytest -m "not extended" $(PYTEST_ARGS)
+
+test-all: setup ## every test, including the long `extended` runs (ablation, scale, browser, AVA fine-tune)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup ## the tests that start no Ray cluster or server

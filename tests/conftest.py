@@ -16,6 +16,13 @@ from sfp.localstack.seaweedfs import SeaweedFS, start_seaweedfs
 TEST_BUCKET = "sfp-test"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # `make test` (CI, kept under 10 minutes on 2 cores) deselects these; `make test-all` runs them too
+    config.addinivalue_line(
+        "markers", "extended: long end-to-end runs (ablation, scale, browser, AVA fine-tune) that `make test-all` adds"
+    )
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 CHROMIUM_FLAGS = (
     "--headless",

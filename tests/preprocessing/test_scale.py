@@ -14,7 +14,7 @@ from sfp.config import validate
 from sfp_preprocess.config import PreprocessConfig
 from sfp_preprocess.job import run_preprocess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 FILES, WINDOWS = 100, 10
 

@@ -33,6 +33,7 @@ def ablation(tmp_path_factory, ray_cluster):
     return workdir
 
 
+@pytest.mark.extended
 def test_three_runs_nested_under_the_summary_run_with_the_picture(ablation):
     from mlflow.tracking import MlflowClient
     from PIL import Image

@@ -92,6 +92,7 @@ def finetuned(ava_dataset):
     return root, annotations, detections
 
 
+@pytest.mark.extended
 def test_detections_are_written_in_the_official_format_and_scored(finetuned):
     from sfp_train.ava.annotations import read_detections, read_person_boxes
     from sfp_train.ava.evaluation import evaluate_files
@@ -106,6 +107,7 @@ def test_detections_are_written_in_the_official_format_and_scored(finetuned):
     assert 0 < result.mAP <= 1
 
 
+@pytest.mark.extended
 def test_run_holds_map_tables_and_the_registered_detector(finetuned):
     from mlflow.tracking import MlflowClient
 
@@ -134,6 +136,7 @@ def test_run_holds_map_tables_and_the_registered_detector(finetuned):
         "oscillate_horizontal", "oscillate_vertical", "stand_still"]
 
 
+@pytest.mark.extended
 def test_predict_writes_detections_for_a_new_video(finetuned, tmp_path):
     from sfp.cli.main import main
     from sfp_train.ava.annotations import read_detections

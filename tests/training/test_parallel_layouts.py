@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 GLOBAL_BATCH, MICRO_BATCH, STEPS = 4, 2, 2
 
-pytestmark = pytest.mark.slow  # three processes that import DeepSpeed
+pytestmark = [pytest.mark.slow, pytest.mark.extended]  # three processes that import DeepSpeed
 
 
 def free_port() -> int:
