@@ -59,7 +59,7 @@ def test_training_job_checkpoints_to_s3_and_is_tracked_and_registered(cluster_ru
                        .get("Contents", [])]
     assert any("/checkpoint_" in key and key.endswith("train_state.json") for key in checkpoint_keys), checkpoint_keys
 
-    client = MlflowClient(tracking_uri=local_stack.mlflow.tracking_uri)
+    client = MlflowClient(tracking_uri=local_stack.mlflow.tracking_uri, registry_uri=local_stack.mlflow.tracking_uri)
     experiment = client.get_experiment_by_name(cluster_run.experiment)
     (run,) = client.search_runs([experiment.experiment_id],
                                 filter_string=f"tags.`sfp.run_name` = '{cluster_run.run_name}'")

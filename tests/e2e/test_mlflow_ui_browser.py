@@ -82,7 +82,7 @@ def test_the_run_is_found_by_name_and_shows_its_results(browser, artifacts_dir, 
     from selenium.webdriver.common.by import By
 
     assert cluster_run.train.code == 0, cluster_run.train
-    client = MlflowClient(local_stack.mlflow.tracking_uri)
+    client = MlflowClient(local_stack.mlflow.tracking_uri, registry_uri=local_stack.mlflow.tracking_uri)
     experiment = client.get_experiment_by_name(cluster_run.experiment)
     (run,) = client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`sfp.run_name` = '{cluster_run.run_name}'"

@@ -85,7 +85,7 @@ def test_up_status_artifact_up_again_down(tmp_path: Path, capsys: pytest.Capture
         assert f"export AWS_ENDPOINT_URL_S3=http://127.0.0.1:{config.s3_port}\n" in exports
 
         # A client with no S3 credentials logs an artifact; the server's proxy stores it in SeaweedFS.
-        client = MlflowClient(tracking_uri=stack.mlflow.tracking_uri)
+        client = MlflowClient(tracking_uri=stack.mlflow.tracking_uri, registry_uri=stack.mlflow.tracking_uri)
         experiment_id = client.create_experiment("stack-test")
         run = client.create_run(experiment_id)
         artifact = tmp_path / "metrics.txt"
