@@ -56,6 +56,8 @@ def build_engine(
     """Wrap `model` (already on `device`) with a DeepSpeed engine and the recipe's SGD."""
     import deepspeed
 
+    if device.type == "cpu":
+        skip_shared_memory_allreduce(deepspeed)
     optimizer = build_optimizer(model, optim)
     precision = resolve_precision(engine, device)
     config = deepspeed_config(engine, optim, micro_batch_size, precision)
@@ -63,6 +65,13 @@ def build_engine(
         model=model, optimizer=optimizer, config=config, dist_init_required=False
     )
     return model_engine
+
+
+def skip_shared_memory_allreduce(deepspeed) -> None:
+    """On CPU, DeepSpeed JIT-compiles a shared-memory all-reduce op when it sets up its communication backend (a
+    minute of C++ on 2 cores, again whenever the virtualenv moves). Only its inference all-reduce uses it; training
+    communicates over the gloo process group, so the op is marked unavailable instead."""
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
 def set_learning_rate(model_engine, lr: float) -> None:
