@@ -28,6 +28,7 @@ from sfp_train.ava.evaluation import box_iou
 from sfp_train.ava.labelmap import LabelEntry
 from sfp_train.ava.transforms import eval_transform_with_boxes, train_transform_with_boxes
 from sfp_train.models.packing import pathway_inputs
+from sfp_train.data.pipeline import index_dataset
 
 
 class AvaDataConfig(StrictModel):
@@ -208,13 +209,11 @@ class EvalKeyframeLoader(_KeyframeLoader):
 def keyframe_dataset(store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, train: bool,
                      num_frames: int, arch: str, alpha: int, num_actions: int):
     """The table as a Ray Dataset of model inputs: shuffled and augmented for training, in order for testing."""
-    import ray
-
     if not table:
         raise ValueError(f"{store.uri}: no annotated keyframes to read")
     loader_type = TrainKeyframeLoader if train else EvalKeyframeLoader
     loader = loader_type(store, table, data, num_frames=num_frames, arch=arch, alpha=alpha, num_actions=num_actions)
-    dataset = ray.data.from_items([{"row_index": index} for index in range(len(table))])
+    dataset = index_dataset([{"row_index": index} for index in range(len(table))])
     if train:
         dataset = dataset.random_shuffle()
     return dataset.map_batches(loader, batch_size=data.loader_batch_size, num_cpus=data.loader_cpus)
