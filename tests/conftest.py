@@ -49,18 +49,31 @@ def s3_env(s3_server: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     yield s3_server
 
 
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    """A real local Ray cluster per test module (more logical CPUs than cores, as the platform starts it).
-
-    Module scope: the local-stack tests start a Ray head of their own, and two clusters at once confuse Ray's
-    state API ("multiple active Ray instances")."""
+@pytest.fixture(scope="session")
+def _ray_shutdown_at_session_end() -> Iterator[None]:
+    yield
     import ray
 
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(_ray_shutdown_at_session_end: None) -> Iterator[None]:
+    """A real local Ray cluster (more logical CPUs than cores, as the platform starts it), shared by every module
+    that asks for it: started by the first, stopped at the end of the session or by `no_local_ray`.
+
+    Starting Ray costs 10-30 s on 2 cores, so modules do not start one each; a module that needs a fresh cluster
+    would say so."""
     from sfp.raycluster import init_ray
 
-    init_ray()
-    try:
-        yield
-    finally:
-        ray.shutdown()
+    init_ray()  # joins the running one when an earlier module started it
+    yield
+
+
+@pytest.fixture
+def no_local_ray() -> None:
+    """Stop this process's local Ray before a test that starts a Ray head of its own: two clusters at once confuse
+    Ray's state API ("multiple active Ray instances"). The next `ray_cluster` user starts a new one."""
+    import ray
+
+    ray.shutdown()

@@ -5,8 +5,8 @@ at the end of the session, stops them and fails if any process of the stack or o
 submits the two real jobs once: a synthetic dataset in s3://sfp-data is preprocessed into a frame store in S3, then
 a tiny SlowFast is trained on it with checkpoints in S3, tracked and registered on the stack's MLflow server.
 
-The tests that use the stack run last in the session: other modules start Ray clusters of their own, and two
-clusters at once confuse Ray's state API.
+The tests that use the stack run last in the session, after the shared local Ray that other modules use
+(`ray_cluster`) is stopped: two clusters at once confuse Ray's state API.
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ def stack_processes(stack: Stack, groups: set[int]) -> list[int]:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    import ray
+
+    ray.shutdown()  # the tests' shared local Ray (`ray_cluster`): one cluster at a time
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp("stack"),
         s3_port=free_port(),

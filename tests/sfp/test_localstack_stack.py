@@ -52,7 +52,7 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_up_status_artifact_up_again_down(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_up_status_artifact_up_again_down(tmp_path: Path, capsys: pytest.CaptureFixture, no_local_ray: None) -> None:
     from mlflow.tracking import MlflowClient
 
     data_dir = tmp_path / "stack"
