@@ -7,14 +7,17 @@
     <out>/annotations/labelmap.pbtxt               the actions, `label { name label_id label_type }`
     <out>/synth_ava_config.json                    the resolved config
 
-Every person keeps its actions for the whole movie; the actions are the motion classes of the Kinetics-format
-synthetic dataset, along each axis independently, so a person can have two at once (multi-label, as in AVA):
+A person's actions change every `action_sec` seconds, halfway between two keyframes, so that each keyframe is its
+own sample and a person's looks say nothing about what it does. The actions are the motion classes of the
+Kinetics-format synthetic dataset, along each axis independently, so a person can have two at once (multi-label, as
+in AVA):
 
 | actions                                     | motion of the person's box                                  |
 |---------------------------------------------|-------------------------------------------------------------|
-| `oscillate_horizontal`                      | `A sin(2 pi f t + phase)` along x                           |
+| `oscillate_horizontal`                      | `A sin(2 pi f (t - t0))` along x, a whole number of half     |
+|                                             | periods in the segment: at rest where actions change         |
 | `oscillate_vertical`                        | the same along y                                            |
-| `oscillate_horizontal`, `oscillate_vertical`| both, with their own frequencies and phases                 |
+| `oscillate_horizontal`, `oscillate_vertical`| both, with their own frequencies                            |
 | `stand_still`                               | none                                                        |
 
 Keyframes are at 1 Hz in `keyframe_range`, as AVA's (902..1798 s there); a box is the person's position at its
@@ -59,6 +62,7 @@ class SynthAvaConfig(StrictModel):
     keyframe_range: tuple[int, int] = (2, 9)  # seconds; keyframes at 1 Hz, as AVA's 902..1798
     margin_sec: float = Field(1.5, ge=0)  # movie time before the first and after the last keyframe
     people: int = Field(3, ge=1, le=6)  # per movie
+    action_sec: int = Field(3, ge=1)  # how long a person keeps its actions; they change halfway between keyframes
     width: int = Field(128, ge=32, le=1920)
     height: int = Field(96, ge=32, le=1080)
     fps: int = Field(30, ge=1, le=60)
@@ -86,18 +90,44 @@ class SynthAvaConfig(StrictModel):
 
 
 @dataclass(frozen=True)
-class Person:
+class Segment:
+    """A stretch of time in which a person keeps its actions; the motion's phase starts at `start`."""
+
+    start: float
+    end: float
     actions: tuple[str, ...]
+    motion: tuple[tuple[float, float], tuple[float, float]]  # per axis (amplitude px, signed; rad/s)
+
+    def offset(self, axis: int, t: float) -> float:
+        amplitude, angular = self.motion[axis]
+        return amplitude * math.sin(angular * (t - self.start))
+
+    def expression(self, axis: int, first: bool, last: bool) -> str:
+        """`offset` as an ffmpeg expression of `t`, times the indicator of [start, end) (open-ended for the first and
+        last segments). Written with `sgn`: a comma would split the filter graph. At a boundary the offset is 0."""
+        amplitude, angular = self.motion[axis]
+        if not amplitude:
+            return ""
+        window = ("" if first else f"*(1+sgn(t-{self.start:.4f}))/2") + ("" if last else f"*(1-sgn(t-{self.end:.4f}))/2")
+        return f"{amplitude:+.4f}*sin({angular:.6f}*(t-{self.start:.4f})){window}"
+
+
+@dataclass(frozen=True)
+class Person:
     size: tuple[int, int]
     anchor: tuple[float, float]  # centre at rest, pixels
-    motion: tuple[tuple[float, float, float], tuple[float, float, float]]  # per axis (amplitude px, rad/s, phase)
+    segments: tuple[Segment, ...]  # in time order; the first and last extend to the movie's ends
+
+    def segment(self, t: float) -> Segment:
+        return next((segment for segment in self.segments if t < segment.end), self.segments[-1])
+
+    def actions(self, t: float) -> tuple[str, ...]:
+        return self.segment(t).actions
 
     def corner(self, t: float) -> tuple[float, float]:
         """Top-left corner in pixels at time `t`."""
-        return tuple(
-            self.anchor[axis] - self.size[axis] / 2 + amplitude * math.sin(angular * t + phase)
-            for axis, (amplitude, angular, phase) in enumerate(self.motion)
-        )
+        segment = self.segment(t)
+        return tuple(self.anchor[axis] - self.size[axis] / 2 + segment.offset(axis, t) for axis in (0, 1))
 
     def box(self, t: float, width: int, height: int) -> tuple[float, float, float, float]:
         x, y = self.corner(t)
@@ -106,9 +136,12 @@ class Person:
     def overlay(self) -> tuple[str, str]:
         """The `overlay` filter's x and y expressions of `t` (what ffmpeg draws is what `corner` says)."""
         parts = []
-        for axis, (amplitude, angular, phase) in enumerate(self.motion):
+        for axis in (0, 1):
             rest = self.anchor[axis] - self.size[axis] / 2
-            parts.append(f"{rest:.4f}+{amplitude:.4f}*sin({angular:.6f}*t+{phase:.6f})" if amplitude else f"{rest:.4f}")
+            last = len(self.segments) - 1
+            terms = (segment.expression(axis, first=index == 0, last=index == last)
+                     for index, segment in enumerate(self.segments))
+            parts.append(f"{rest:.4f}" + "".join(terms))
         return parts[0], parts[1]
 
 
@@ -122,15 +155,16 @@ class MovieSpec(ClipSpec):
 
 
 def plan_movies(config: SynthAvaConfig) -> list[MovieSpec]:
-    """Every movie with its people, train movies first; a pure function of the config."""
+    """Every movie with its people, train movies first; a pure function of the config.
+
+    Person `p` of movie `m` does action set `(m + p + s) % 4` in its segment `s`: every set as often as the others."""
     movies = []
     for index in range(config.train_movies + config.val_movies):
         split = "train" if index < config.train_movies else "val"
         rng = random.Random(f"synth-ava/{config.seed}/{index}")
         appearance = sample_appearance(rng, width=config.width, height=config.height, objects=config.people,
                                        background_spread=config.background_spread)
-        people = tuple(_person(rng, sprite, ACTION_SETS[(index + number) % len(ACTION_SETS)], config)
-                       for number, sprite in enumerate(appearance.sprites))
+        people = tuple(_person(rng, sprite, index + number, config) for number, sprite in enumerate(appearance.sprites))
         video_id = youtube_id(config.seed, "ava-movie", index)
         movies.append(MovieSpec(label="movie", index=index, youtube_id=video_id, time_start=0,
                                 time_end=config.duration_sec, split=split, appearance=appearance,
@@ -138,16 +172,29 @@ def plan_movies(config: SynthAvaConfig) -> list[MovieSpec]:
     return movies
 
 
-def _person(rng: random.Random, sprite, actions: tuple[str, ...], config: SynthAvaConfig) -> Person:
-    motion = []
-    for axis, name in enumerate(("oscillate_horizontal", "oscillate_vertical")):
-        extent = (config.width, config.height)[axis]
-        if name in actions:
-            motion.append((rng.uniform(*OSCILLATION_AMPLITUDE) * extent, 2 * math.pi * rng.uniform(*OSCILLATION_HZ),
-                           rng.uniform(0, 2 * math.pi)))
-        else:
-            motion.append((0.0, 0.0, 0.0))
-    return Person(actions=actions, size=sprite.size, anchor=sprite.anchor, motion=(motion[0], motion[1]))
+def segment_bounds(config: SynthAvaConfig) -> list[tuple[float, float]]:
+    """`[start, end)` of each action segment: `action_sec` long, from half a second before the first keyframe."""
+    first, last = config.keyframe_range
+    count = math.ceil((last - first + 1) / config.action_sec)
+    return [(first - 0.5 + i * config.action_sec, first - 0.5 + (i + 1) * config.action_sec) for i in range(count)]
+
+
+def _person(rng: random.Random, sprite, first_set: int, config: SynthAvaConfig) -> Person:
+    segments = []
+    for number, (start, end) in enumerate(segment_bounds(config)):
+        actions = ACTION_SETS[(first_set + number) % len(ACTION_SETS)]
+        motion = []
+        for axis, name in enumerate(("oscillate_horizontal", "oscillate_vertical")):
+            if name not in actions:
+                motion.append((0.0, 0.0))
+                continue
+            # a whole number of half periods in the segment, at a frequency in OSCILLATION_HZ
+            half_periods = rng.randint(math.ceil(2 * config.action_sec * OSCILLATION_HZ[0]),
+                                       math.floor(2 * config.action_sec * OSCILLATION_HZ[1]))
+            amplitude = rng.uniform(*OSCILLATION_AMPLITUDE) * (config.width, config.height)[axis]
+            motion.append((rng.choice((-1, 1)) * amplitude, math.pi * half_periods / config.action_sec))
+        segments.append(Segment(start, end, actions, (motion[0], motion[1])))
+    return Person(size=sprite.size, anchor=sprite.anchor, segments=tuple(segments))
 
 
 def groundtruth_rows(movie: MovieSpec, config: SynthAvaConfig) -> list[str]:
@@ -155,7 +202,7 @@ def groundtruth_rows(movie: MovieSpec, config: SynthAvaConfig) -> list[str]:
     for keyframe in config.keyframes:
         for person_id, person in enumerate(movie.people):
             box = _clamped(person.box(keyframe, config.width, config.height))
-            for action in person.actions:
+            for action in person.actions(keyframe):
                 rows.append(f"{movie.youtube_id},{keyframe:04d},{_fmt(box)},{ACTIONS.index(action) + 1},{person_id}")
     return rows
 
@@ -240,4 +287,5 @@ def _manifest(config: SynthAvaConfig) -> dict:
     return {"generator": "sfp datasets synth-ava", "config": config.model_dump(mode="json", exclude={"workers"})}
 
 
-__all__ = ["ACTIONS", "Appearance", "MovieSpec", "Person", "SynthAvaConfig", "plan_movies", "render_ava_dataset"]
+__all__ = ["ACTIONS", "Appearance", "MovieSpec", "Person", "Segment", "SynthAvaConfig", "plan_movies", "render_ava_dataset",
+           "segment_bounds"]

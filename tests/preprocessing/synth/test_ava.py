@@ -11,7 +11,8 @@ from sfp_train.ava.labelmap import read_labelmap
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    config = SynthAvaConfig(train_movies=1, val_movies=1, keyframe_range=(2, 4), people=2, width=128, height=96)
+    config = SynthAvaConfig(train_movies=1, val_movies=1, keyframe_range=(2, 4), people=2, width=128, height=96,
+                            action_sec=2)  # keyframe 4 in a second segment
     root = tmp_path_factory.mktemp("synth-ava")
     return config, render_ava_dataset(config, root), root
 
@@ -50,3 +51,18 @@ def test_rendering_again_with_the_same_config_does_nothing(dataset):
     before = (root / "videos").stat().st_mtime_ns
     render_ava_dataset(config, root)
     assert (root / "videos").stat().st_mtime_ns == before
+
+
+def test_actions_change_between_keyframes_and_people_rest_where_they_do():
+    from sfp_preprocess.synth.ava import ACTION_SETS, segment_bounds
+
+    config = SynthAvaConfig(train_movies=2, val_movies=1, keyframe_range=(2, 9), people=3, action_sec=3)
+    assert segment_bounds(config) == [(1.5, 4.5), (4.5, 7.5), (7.5, 10.5)]
+    for movie in plan_movies(config):
+        for person in movie.people:
+            sets = [person.actions(keyframe) for keyframe in config.keyframes]
+            assert len(set(sets)) == 3 and all(actions in ACTION_SETS for actions in sets)
+            for segment in person.segments[1:]:  # no jump where the actions change
+                before, after = person.corner(segment.start - 1e-9), person.corner(segment.start)
+                rest = (person.anchor[0] - person.size[0] / 2, person.anchor[1] - person.size[1] / 2)
+                assert np.allclose(before, rest, atol=1e-3) and np.allclose(after, rest, atol=1e-3)
