@@ -23,6 +23,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+OWN_RAY_FIXTURES = {"local_stack", "cluster_run", "sfp_jobs", "no_local_ray"}
+"""Fixtures of tests that start a Ray head of their own (the local stack): they run last, once the shared local Ray
+is stopped for good. Starting Ray again in the same process after `ray.shutdown()` times out on a loaded machine."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests with a Ray head of their own to the end (stable: every other test keeps its order)."""
+    items.sort(key=lambda item: bool(OWN_RAY_FIXTURES & set(getattr(item, "fixturenames", ()))))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
@@ -60,7 +70,8 @@ def _ray_shutdown_at_session_end() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def ray_cluster(_ray_shutdown_at_session_end: None) -> Iterator[None]:
     """A real local Ray cluster (more logical CPUs than cores, as the platform starts it), shared by every module
-    that asks for it: started by the first, stopped at the end of the session or by `no_local_ray`.
+    that asks for it: started by the first, stopped at the end of the session or by the first test that starts a Ray
+    head of its own (those run last).
 
     Starting Ray costs 10-30 s on 2 cores, so modules do not start one each; a module that needs a fresh cluster
     would say so."""
@@ -73,7 +84,7 @@ def ray_cluster(_ray_shutdown_at_session_end: None) -> Iterator[None]:
 @pytest.fixture
 def no_local_ray() -> None:
     """Stop this process's local Ray before a test that starts a Ray head of its own: two clusters at once confuse
-    Ray's state API ("multiple active Ray instances"). The next `ray_cluster` user starts a new one."""
+    Ray's state API ("multiple active Ray instances"). Such tests run last (`pytest_collection_modifyitems`)."""
     import ray
 
     ray.shutdown()

@@ -5,8 +5,8 @@ at the end of the session, stops them and fails if any process of the stack or o
 submits the two real jobs once: a synthetic dataset in s3://sfp-data is preprocessed into a frame store in S3, then
 a tiny SlowFast is trained on it with checkpoints in S3, tracked and registered on the stack's MLflow server.
 
-The tests that use the stack run last in the session, after the shared local Ray that other modules use
-(`ray_cluster`) is stopped: two clusters at once confuse Ray's state API.
+The tests that use the stack run last in the session (tests/conftest.py orders them), after the shared local Ray
+that other modules use (`ray_cluster`) is stopped: two clusters at once confuse Ray's state API.
 """
 
 from __future__ import annotations
@@ -28,14 +28,6 @@ import pytest
 
 from sfp.localstack.processes import free_port, group_members, pid_alive, processes_with_option, stop_pids, wait_until
 from sfp.localstack.stack import Stack, StackConfig, client_env, down, up
-
-STACK_FIXTURES = {"local_stack", "cluster_run", "sfp_jobs"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the tests that use the stack to the end (stable: every other test keeps its order)."""
-    items.sort(key=lambda item: bool(STACK_FIXTURES & set(getattr(item, "fixturenames", ()))))
-
 
 @dataclass(frozen=True)
 class CliResult:

@@ -14,6 +14,7 @@ together and packs the pathways: `{"pathway_0", ("pathway_1"), "boxes" [B, M, 4]
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,8 @@ from sfp_train.ava.annotations import AvaBox, Box, read_annotations, read_person
 from sfp_train.ava.evaluation import box_iou
 from sfp_train.ava.labelmap import LabelEntry
 from sfp_train.ava.transforms import eval_transform_with_boxes, train_transform_with_boxes
-from sfp_train.models.packing import pathway_inputs
 from sfp_train.data.pipeline import index_dataset
+from sfp_train.models.packing import pathway_inputs
 
 
 class AvaDataConfig(StrictModel):
@@ -144,7 +145,10 @@ def val_keyframes(data: AvaDataConfig, labelmap: list[LabelEntry]) -> list[Keyfr
     return sorted((k for k in table.values() if k.boxes), key=lambda k: (k.video_id, k.keyframe_sec))
 
 
-class _KeyframeLoader:
+class _KeyframeLoader(ABC):
+    """Map function: table positions -> windows around their keyframes with boxes and labels; subclasses say how a
+    window is transformed (augmented for training, fixed for testing) and at what short side it is read."""
+
     def __init__(self, store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int, arch: str,
                  alpha: int, num_actions: int) -> None:
         self.store, self.table, self.data = store, table, data
@@ -155,8 +159,13 @@ class _KeyframeLoader:
         times = window_times(keyframe.keyframe_sec, self.num_frames, self.data.sampling_rate, fps)
         return self.store.read_span(keyframe.video_id, times, max_short_side=max_short_side)
 
+    @property
+    @abstractmethod
+    def max_short_side(self) -> int: ...
+
+    @abstractmethod
     def transform(self, frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
-        raise NotImplementedError
+        """`frames` `[T, H, W, 3]` uint8 and `boxes` `[K, 4]` normalised -> the clip tensor and its pixel boxes."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rng = np.random.default_rng()
