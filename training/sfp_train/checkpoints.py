@@ -3,7 +3,8 @@
 A checkpoint folder (one per reported epoch, in Ray Train's storage) holds
 - `deepspeed/`: the engine's state from every rank (model, optimiser, ZeRO shards), for resuming;
 - `model.pt`: rank 0's plain state dict with the model config and class names, for evaluation and registration;
-- `train_state.json`: the epoch and optimiser step reached, and the resolved recipe.
+- `train_state.json`: the epoch and optimiser step reached, the number of workers that wrote it, and the resolved
+  recipe.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class TrainState:
     global_step: int  # optimiser steps completed
     recipe: dict[str, Any]
     mlflow_run_id: str | None = None
+    world_size: int | None = None  # workers that wrote the checkpoint (None: written before this was recorded)
 
 
 def write_model_file(directory: Path, model: nn.Module, model_config: dict, classes: list[str]) -> None:

@@ -21,11 +21,14 @@ def resolve_precision(engine: EngineConfig, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def deepspeed_config(engine: EngineConfig, optim: OptimConfig, micro_batch_size: int, precision: str) -> dict[str, Any]:
+def deepspeed_config(
+    engine: EngineConfig, optim: OptimConfig, micro_batch_size: int, precision: str, grad_accumulation: int
+) -> dict[str, Any]:
+    """`grad_accumulation` is the one for the run's actual number of workers (elastic runs: not always the recipe's)."""
     return {
         "train_batch_size": optim.batch_size,
         "train_micro_batch_size_per_gpu": micro_batch_size,
-        "gradient_accumulation_steps": engine.grad_accumulation,
+        "gradient_accumulation_steps": grad_accumulation,
         "gradient_clipping": engine.grad_clip,
         "zero_optimization": {"stage": engine.zero_stage},
         "zero_allow_untested_optimizer": True,  # the recipe's SGD with Nesterov momentum, or torch's AdamW
@@ -52,15 +55,19 @@ def build_engine(
     optim: OptimConfig,
     micro_batch_size: int,
     device: torch.device,
+    grad_accumulation: int | None = None,
 ):
-    """Wrap `model` (already on `device`) with a DeepSpeed engine and the recipe's SGD."""
+    """Wrap `model` (already on `device`) with a DeepSpeed engine and the recipe's SGD.
+
+    `grad_accumulation`: micro batches per optimiser step at the run's actual number of workers (default: the
+    recipe's, right at `num_workers`)."""
     import deepspeed
 
     if device.type == "cpu":
         skip_shared_memory_allreduce(deepspeed)
     optimizer = build_optimizer(model, optim)
     precision = resolve_precision(engine, device)
-    config = deepspeed_config(engine, optim, micro_batch_size, precision)
+    config = deepspeed_config(engine, optim, micro_batch_size, precision, grad_accumulation or engine.grad_accumulation)
     model_engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, config=config, dist_init_required=False
     )
@@ -80,7 +87,10 @@ def set_learning_rate(model_engine, lr: float) -> None:
 
 
 def save_engine_state(model_engine, directory: str) -> None:
-    """Every rank writes its part (ZeRO shards the optimiser state) under `directory/deepspeed`."""
+    """Every rank writes its part (ZeRO shards the optimiser state) under `directory/deepspeed`.
+
+    With ZeRO stage 0 the model and the whole optimiser state (momentum) are in rank 0's file, which any number of
+    workers reloads; from stage 1 each rank's shard reloads only at the world size that wrote it."""
     model_engine.save_checkpoint(directory, tag="deepspeed")
 
 

@@ -5,6 +5,10 @@ from Ray Data. Each epoch: SGD steps with the recipe's learning-rate schedule, t
 checkpoint through Ray Train. Rank 0 alone logs to MLflow. A restarted run resumes from Ray Train's latest
 checkpoint and ends with the same number of optimiser steps as an uninterrupted one.
 
+The global batch is the recipe's at any number of workers: the micro batch is fixed and each worker accumulates
+`batch / (workers x micro batch)` micro batches per optimiser step, so an elastic run that restarts with another
+number of workers keeps its schedule (the steps per epoch come from the driver, counted in global batches).
+
 What is learnt comes from the task object in the loop config (`sfp_train.tasks`): classification (Kinetics:
 cross-entropy, top-k) by default, or detection (AVA: BCE per action over person boxes, val frame mAP). A fine-tuning
 run also hands over its initial weights (an object ref of the transferred state dict).
@@ -32,7 +36,7 @@ def train_epoch(model_engine, shard, recipe, task, epoch: int, steps_per_epoch: 
     import ray.train
 
     model_engine.train()
-    accumulation = recipe.engine.grad_accumulation
+    accumulation = model_engine.gradient_accumulation_steps()  # for this run's number of workers
     micro_steps = steps_per_epoch * accumulation
     sums: dict[str, float] = {}
     clips = data_wait = 0.0
@@ -83,7 +87,9 @@ def save_checkpoint(model_engine, recipe, classes: list[str], state: checkpoints
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
-def restore(model_engine) -> checkpoints.TrainState | None:
+def restore(model_engine, world_size: int) -> checkpoints.TrainState | None:
+    """The latest checkpoint's engine and train state; rank 0 says so when it was written by another number of
+    workers (ZeRO stage 0, which elastic recipes require, reloads at any)."""
     import ray.train
 
     checkpoint = ray.train.get_checkpoint()
@@ -91,7 +97,12 @@ def restore(model_engine) -> checkpoints.TrainState | None:
         return None
     with checkpoint.as_directory() as folder:
         engines.load_engine_state(model_engine, folder)
-        return checkpoints.read_train_state(Path(folder))
+        state = checkpoints.read_train_state(Path(folder))
+    saved = state.world_size
+    if saved is not None and saved != world_size and ray.train.get_context().get_world_rank() == 0:
+        print(f"sfp: resuming at epoch {state.epoch} (step {state.global_step}) with {world_size} workers; "
+              f"the checkpoint was written by {saved}", flush=True)
+    return state
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -104,6 +115,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     recipe = task.recipe(loop_config["recipe"])
     steps_per_epoch: int = loop_config["steps_per_epoch"]
     rank = ray.train.get_context().get_world_rank()
+    world_size = ray.train.get_context().get_world_size()  # elastic runs: any count in the recipe's range
     run_id = loop_config["mlflow_run_id"] if rank == 0 else None
     if run_id:
         tracking.use_tracking_uri(loop_config["tracking_uri"])
@@ -115,9 +127,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         model.load_state_dict(ray.get(loop_config["initial_weights"]))
     model = model.to(device)
     model_engine = engines.build_engine(
-        model, engine=recipe.engine, optim=recipe.optim, micro_batch_size=recipe.micro_batch_size, device=device
+        model, engine=recipe.engine, optim=recipe.optim, micro_batch_size=recipe.micro_batch_size, device=device,
+        grad_accumulation=recipe.grad_accumulation_at(world_size),
     )
-    state = restore(model_engine) or checkpoints.TrainState(epoch=0, global_step=0, recipe=loop_config["recipe"])
+    state = restore(model_engine, world_size) or checkpoints.TrainState(
+        epoch=0, global_step=0, recipe=loop_config["recipe"], world_size=world_size
+    )
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
 
@@ -128,9 +143,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             broadcast_buffers(model_engine.module)
             metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
         metrics["epoch"] = epoch + 1
+        metrics["train/world_size"] = world_size
         if run_id:
             tracking.log_metrics(run_id, {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch + 1)
-        state = checkpoints.TrainState(epoch + 1, model_engine.global_steps, loop_config["recipe"], loop_config["mlflow_run_id"])
+        state = checkpoints.TrainState(epoch + 1, model_engine.global_steps, loop_config["recipe"],
+                                       loop_config["mlflow_run_id"], world_size)
         if (epoch + 1) % recipe.checkpoint.every_n_epochs == 0 or last_epoch:
             save_checkpoint(model_engine, recipe, classes, state, {**metrics, "global_step": state.global_step})
         else:

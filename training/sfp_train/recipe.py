@@ -44,10 +44,38 @@ class EngineConfig(StrictModel):
 
 
 class ScalingConfig(StrictModel):
-    num_workers: int = Field(2, ge=1)
+    """Ray Train workers: a fixed `num_workers`, or elastic between `min_workers` and `num_workers`."""
+
+    num_workers: int = Field(2, ge=1)  # the most workers (the micro batch is sized for it); the count when fixed
+    min_workers: int | None = Field(None, ge=1)  # elastic: start with as many as fit, at least this many
     use_gpu: bool | Literal["auto"] = "auto"  # auto: when the cluster has GPUs
     cpus_per_worker: float = Field(1.0, gt=0)
     max_failures: int = Field(3, ge=0)  # worker or node failures to recover from
+
+    @model_validator(mode="after")
+    def _check(self) -> "ScalingConfig":
+        if self.min_workers is not None and self.min_workers > self.num_workers:
+            raise ValueError(f"min_workers {self.min_workers} is larger than num_workers {self.num_workers}")
+        return self
+
+    @property
+    def elastic(self) -> bool:
+        return self.min_workers is not None and self.min_workers < self.num_workers
+
+    @property
+    def world_sizes(self) -> range:
+        """Every number of workers the run may train with."""
+        return range(self.min_workers or self.num_workers, self.num_workers + 1)
+
+
+def grad_accumulation(batch_size: int, micro_batch_size: int, world_size: int) -> int:
+    """Micro batches per optimiser step on each of `world_size` workers, so that the global batch is `batch_size`."""
+    per_pass = world_size * micro_batch_size
+    if batch_size % per_pass:
+        raise ValueError(
+            f"optim.batch_size {batch_size} is not divisible by {world_size} workers x micro batch {micro_batch_size}"
+        )
+    return batch_size // per_pass
 
 
 class CheckpointConfig(StrictModel):
@@ -84,6 +112,18 @@ class RecipeBase(StrictModel):
                 f"optim.batch_size {self.optim.batch_size} is not divisible by num_workers x grad_accumulation "
                 f"= {per_step}"
             )
+        for world_size in self.scaling.world_sizes:  # elastic: the same global batch at every number of workers
+            if self.optim.batch_size % (world_size * self.micro_batch_size):
+                raise ValueError(
+                    f"optim.batch_size {self.optim.batch_size} cannot be split at {world_size} workers (scaling."
+                    f"min_workers {self.scaling.min_workers} to num_workers {self.scaling.num_workers}): not divisible "
+                    f"by {world_size} x the micro batch {self.micro_batch_size}"
+                )
+        if self.scaling.elastic and self.engine.zero_stage != 0:
+            raise ValueError(
+                f"engine.zero_stage {self.engine.zero_stage} with scaling.min_workers: elastic runs need zero_stage 0, "
+                "since DeepSpeed cannot reload ZeRO-partitioned optimiser state at another number of workers"
+            )
         data = getattr(self, "data", None)
         if data is not None and self.model.crop_size != data.crop_size:
             raise ValueError(f"model.crop_size {self.model.crop_size} != data.crop_size {data.crop_size}")
@@ -93,6 +133,10 @@ class RecipeBase(StrictModel):
     def micro_batch_size(self) -> int:
         """Clips per worker per forward pass."""
         return self.optim.batch_size // (self.scaling.num_workers * self.engine.grad_accumulation)
+
+    def grad_accumulation_at(self, world_size: int) -> int:
+        """Micro batches per optimiser step when the run has `world_size` workers (the recipe's at `num_workers`)."""
+        return grad_accumulation(self.optim.batch_size, self.micro_batch_size, world_size)
 
 
 class TrainRecipe(RecipeBase):

@@ -44,6 +44,12 @@ def _use_gpu(recipe: RecipeBase) -> bool:
     return bool(recipe.scaling.use_gpu)
 
 
+def _num_workers(recipe: RecipeBase) -> int | tuple[int, int]:
+    """Ray Train's `num_workers`: a count, or `(min, max)` for an elastic run (it starts with as many as fit)."""
+    scaling = recipe.scaling
+    return (scaling.min_workers, scaling.num_workers) if scaling.elastic else scaling.num_workers
+
+
 def lineage_tags(recipe: TrainRecipe, store: FrameStore) -> dict[str, str]:
     return {
         "sfp.framestore.uri": recipe.data.framestore,
@@ -107,7 +113,7 @@ def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, r
             "initial_weights": initial_weights,
         },
         scaling_config=ray.train.ScalingConfig(
-            num_workers=recipe.scaling.num_workers,
+            num_workers=_num_workers(recipe),
             use_gpu=use_gpu,
             resources_per_worker={"CPU": recipe.scaling.cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
         ),
