@@ -23,9 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-OWN_RAY_FIXTURES = {"local_stack", "cluster_run", "sfp_jobs", "no_local_ray"}
-"""Fixtures of tests that start a Ray head of their own (the local stack): they run last, once the shared local Ray
-is stopped for good. Starting Ray again in the same process after `ray.shutdown()` times out on a loaded machine."""
+OWN_RAY_FIXTURES = {"local_stack", "cluster_run", "sfp_jobs", "no_local_ray", "flaky_s3"}
+"""Fixtures of tests that start a Ray of their own (the local stack; Ray workers with another S3 endpoint): they run
+last, once the shared local Ray is stopped for good. Starting Ray again in the same process after `ray.shutdown()` times out on a loaded machine."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

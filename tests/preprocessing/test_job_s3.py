@@ -114,6 +114,7 @@ def flaky_s3(s3_server) -> Iterator[FlakyProxy]:
         for name, value in s3_server.env().items():
             patch.setenv(name, proxy.url if "ENDPOINT" in name else value)
         patch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+        ray.shutdown()  # a Ray of its own: its workers must start with the proxy's endpoint (runs last: conftest.py)
         init_ray()
         try:
             yield proxy
