@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import RoIAlign
 
 
 class ClassificationHead(nn.Module):
@@ -52,6 +51,9 @@ class DetectionHead(nn.Module):
         aligned: bool = True,
         dropout: float = 0.5,
     ) -> None:
+        from torchvision.ops import RoIAlign  # here, not at the top: importing torchvision costs seconds in every
+        # Ray Data task process that unpickles a loader (they import this package for `pathway_inputs`)
+
         super().__init__()
         self.roi_align = RoIAlign((resolution, resolution), spatial_scale, sampling_ratio, aligned)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
