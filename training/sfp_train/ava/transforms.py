@@ -15,7 +15,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sfp_train.data.transforms import normalize, resize_short_side, to_tensor
+from sfp_train.data.transforms import (
+    crop_uint8,
+    normalize,
+    normalize_uint8,
+    resize_short_side,
+    sample_crop,
+    to_tensor,
+)
 
 
 def to_pixels(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -48,20 +55,17 @@ def train_transform_with_boxes(
     std: Sequence[float],
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """Short-side jitter, random square crop, flip; the crop is cut from the uint8 source and only it is resized."""
+    """Short-side jitter, random square crop, flip (the Kinetics sampling, `sample_crop`), with the boxes moved
+    along; like the Kinetics path the clip stays uint8 until one normalising pass at the end."""
     height, width = frames.shape[1:3]
-    scale = int(rng.integers(short_side_range[0], short_side_range[1] + 1)) / min(height, width)
-    side = min(int(round(crop_size / scale)), height, width)
-    top = int(rng.integers(0, height - side + 1))
-    left = int(rng.integers(0, width - side + 1))
-    clip = to_tensor(frames[:, top : top + side, left : left + side])
-    if side != crop_size:
-        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False)
-    pixel_boxes = crop_boxes(to_pixels(boxes, width, height), left, top, crop_size / side, crop_size)
+    window = sample_crop(height, width, short_side_range=short_side_range, crop_size=crop_size, rng=rng)
+    clip = crop_uint8(frames, window, crop_size)
+    pixel_boxes = crop_boxes(to_pixels(boxes, width, height), window.left, window.top, crop_size / window.side,
+                             crop_size)
     if flip and rng.random() < 0.5:
         clip = clip.flip(-1)
         pixel_boxes = flip_boxes(pixel_boxes, crop_size)
-    return normalize(clip, mean, std), pixel_boxes
+    return normalize_uint8(clip.permute(1, 0, 2, 3), mean, std), pixel_boxes
 
 
 def padded_width(short_side: int, max_aspect: float, multiple: int = 16) -> int:

@@ -5,6 +5,7 @@ Frames come in as uint8 `[T, H, W, 3]` and leave as float32 `[3, T, h, w]`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -48,6 +49,35 @@ def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -
     return (clip - mean_t) / std_t
 
 
+@dataclass(frozen=True)
+class CropWindow:
+    """A square of the source frames, in source pixels: what a training crop is cut from."""
+
+    top: int
+    left: int
+    side: int
+
+
+def sample_crop(
+    height: int, width: int, *, short_side_range: tuple[int, int], crop_size: int, rng: np.random.Generator
+) -> CropWindow:
+    """The reference's short-side jitter and random crop as one window of the source: resizing the frames to a random
+    short side in `short_side_range` and cropping `crop_size` there is cropping `crop_size / scale` source pixels."""
+    scale = int(rng.integers(short_side_range[0], short_side_range[1] + 1)) / min(height, width)
+    side = min(int(round(crop_size / scale)), height, width)
+    return CropWindow(top=int(rng.integers(0, height - side + 1)), left=int(rng.integers(0, width - side + 1)), side=side)
+
+
+def crop_uint8(frames: np.ndarray, window: CropWindow, crop_size: int) -> torch.Tensor:
+    """uint8 `[T, H, W, 3]` -> the window resized to `crop_size`, uint8 `[T, 3, s, s]` channels-last (PyTorch's
+    vectorised uint8 kernel: measured 2x faster than resizing float frames)."""
+    cut = frames[:, window.top : window.top + window.side, window.left : window.left + window.side]
+    clip = torch.from_numpy(np.ascontiguousarray(cut)).permute(0, 3, 1, 2)
+    if window.side != crop_size:
+        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False, antialias=False)
+    return clip
+
+
 def train_transform(
     frames: np.ndarray,
     *,
@@ -58,22 +88,11 @@ def train_transform(
     std: Sequence[float],
     rng: np.random.Generator,
 ) -> torch.Tensor:
-    """Short-side jitter, random crop, flip, normalise: the reference's training augmentation.
-
-    Equivalent to resizing the whole clip to a random short side and cropping `crop_size`, but computed the cheap
-    way round: the crop is cut from the uint8 source (its side is `crop_size / scale` source pixels), resized and
-    flipped while still uint8 (channels-last, PyTorch's vectorised uint8 kernel), and converted to float and
-    normalised in one pass at the end (measured 2x faster than resizing float frames).
-    """
-    height, width = frames.shape[1:3]
-    scale = int(rng.integers(short_side_range[0], short_side_range[1] + 1)) / min(height, width)
-    side = min(int(round(crop_size / scale)), height, width)
-    top = int(rng.integers(0, height - side + 1))
-    left = int(rng.integers(0, width - side + 1))
-    # [T, side, side, 3] uint8 viewed as a channels-last [T, 3, side, side] batch
-    clip = torch.from_numpy(np.ascontiguousarray(frames[:, top : top + side, left : left + side])).permute(0, 3, 1, 2)
-    if side != crop_size:
-        clip = F.interpolate(clip, size=(crop_size, crop_size), mode="bilinear", align_corners=False, antialias=False)
+    """Short-side jitter, random crop, flip, normalise: the reference's training augmentation, computed the cheap way
+    round: the crop is cut from the uint8 source, resized and flipped while still uint8, and converted to float and
+    normalised in one pass at the end."""
+    window = sample_crop(*frames.shape[1:3], short_side_range=short_side_range, crop_size=crop_size, rng=rng)
+    clip = crop_uint8(frames, window, crop_size)
     if flip and rng.random() < 0.5:
         clip = clip.flip(-1)
     return normalize_uint8(clip.permute(1, 0, 2, 3), mean, std)
