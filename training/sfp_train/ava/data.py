@@ -20,19 +20,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from sfp.config import StrictModel
 from sfp.framestore import FrameStore, window_times
 from sfp_train.ava.annotations import AvaBox, Box, read_annotations, read_person_boxes
 from sfp_train.ava.evaluation import box_iou
 from sfp_train.ava.labelmap import LabelEntry
 from sfp_train.ava.transforms import eval_transform_with_boxes, train_transform_with_boxes
+from sfp_train.data.config import ClipSamplingConfig
 from sfp_train.data.pipeline import index_dataset
 from sfp_train.models.packing import pathway_inputs
 
 
-class AvaDataConfig(StrictModel):
+class AvaDataConfig(ClipSamplingConfig):
     """The `data:` section of an AVA recipe (the reference's values for SlowFast R50 8x8 as defaults)."""
 
     framestore: str  # frame store of the training movies (`ava` format)
@@ -45,26 +45,9 @@ class AvaDataConfig(StrictModel):
     exclusions: str | None = None  # excluded val timestamps
     train_detection_score: float = Field(0.9, ge=0, le=1)
     val_detection_score: float = Field(0.8, ge=0, le=1)
-    sampling_rate: int = Field(2, ge=1)  # frames of the store's grid between sampled frames
-    train_short_side: tuple[int, int] = (256, 320)
-    crop_size: int = Field(224, ge=16)
-    flip: bool = True
     test_short_side: int = Field(256, ge=16)
     test_max_aspect: float = Field(1.78, ge=1.0)  # test clips are padded to this width / height
-    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
-    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
     max_boxes: int = Field(32, ge=1)  # per keyframe; more are dropped (AVA keyframes rarely have over 20)
-    loader_cpus: float = Field(1.0, gt=0)
-    loader_batch_size: int = Field(4, ge=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> "AvaDataConfig":
-        low, high = self.train_short_side
-        if not 0 < low <= high:
-            raise ValueError(f"train_short_side must be [low, high] with 0 < low <= high, got {list(self.train_short_side)}")
-        if self.crop_size > low:
-            raise ValueError(f"crop_size {self.crop_size} is larger than the smallest short side {low}")
-        return self
 
     @property
     def val_store(self) -> str:
