@@ -23,3 +23,12 @@ def test_kinetics_recipes_validate_with_the_papers_schedule(path):
 
 def test_the_recipes_cover_the_papers_models():
     assert {path.stem for path in RECIPES} >= {"slowfast_r50_8x8", "slowfast_r50_4x16", "slowfast_r101_8x8", "slow_only_r50_8x8"}
+
+
+@pytest.mark.parametrize("command", ["train", "finetune-ava"])
+@pytest.mark.parametrize("recipe_args", [[], ["a.yaml", "--config", "b.yaml"]])
+def test_the_recipe_is_given_once_or_the_command_stops_before_any_work(command, recipe_args, capsys):
+    from sfp.cli.main import main
+
+    assert main([command, *recipe_args]) == 2
+    assert capsys.readouterr().err.strip() == "sfp: error: give the recipe YAML once: positionally or with --config"

@@ -8,6 +8,20 @@ import sys
 from typing import Any
 
 
+def add_recipe(parser: argparse.ArgumentParser, where: str) -> None:
+    """The recipe YAML, positionally or as `--config` (which Ray job entrypoints and scripts find easier to write)."""
+    parser.add_argument("recipe", nargs="?", help=f"recipe YAML ({where})")
+    parser.add_argument("--config", dest="config_path", help="the recipe YAML, as a flag (same as the positional)")
+
+
+def recipe_path(args: argparse.Namespace) -> str:
+    from sfp.errors import ConfigError
+
+    if bool(args.recipe) == bool(args.config_path):
+        raise ConfigError("give the recipe YAML once: positionally or with --config")
+    return args.recipe or args.config_path
+
+
 def add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override a config value")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from sfp.cli.common import add_overrides, add_ray_address
+from sfp.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="The backbone comes from init.from_model (models:/name@alias, a checkpoint folder or model.pt), "
         "the head is new. Rerun with the same recipe name to resume a run from its latest checkpoint.",
     )
-    parser.add_argument("recipe", nargs="?", help="recipe YAML (configs/ava/*.yaml)")
-    parser.add_argument("--config", dest="config_path", help="the recipe YAML, as a flag (same as the positional)")
+    add_recipe(parser, "configs/ava/*.yaml")
     parser.add_argument("--detections", default=None, help="also write the val detections (official CSV) here")
     add_ray_address(parser)
     add_overrides(parser)
@@ -25,15 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sfp.config import load_config
-    from sfp.errors import ConfigError
     from sfp.raycluster import init_ray
     from sfp_train.ava.annotations import write_detections
     from sfp_train.ava.finetune import finetune
     from sfp_train.ava.recipe import AvaRecipe
 
-    if bool(args.recipe) == bool(args.config_path):
-        raise ConfigError("give the recipe YAML once: positionally or with --config")
-    recipe = load_config(AvaRecipe, args.recipe or args.config_path, args.overrides)
+    recipe = load_config(AvaRecipe, recipe_path(args), args.overrides)
     init_ray(args.ray_address)
     result = finetune(recipe)
     if args.detections:

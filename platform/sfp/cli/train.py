@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sfp.cli.common import add_overrides, add_ray_address
+from sfp.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,8 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a SlowFast recipe (Ray Train + DeepSpeed), evaluate it and register it in MLflow",
         description="Rerun with the same recipe name to resume a run from its latest checkpoint.",
     )
-    parser.add_argument("recipe", nargs="?", help="recipe YAML (configs/kinetics/*.yaml)")
-    parser.add_argument("--config", dest="config_path", help="the recipe YAML, as a flag (same as the positional)")
+    add_recipe(parser, "configs/kinetics/*.yaml")
     add_ray_address(parser)
     add_overrides(parser)
     parser.set_defaults(handler=run)
@@ -26,11 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from sfp_train.recipe import TrainRecipe
     from sfp_train.workflow import pretrain
 
-    from sfp.errors import ConfigError
-
-    if bool(args.recipe) == bool(args.config_path):
-        raise ConfigError("give the recipe YAML once: positionally or with --config")
-    recipe = load_config(TrainRecipe, args.recipe or args.config_path, args.overrides)
+    recipe = load_config(TrainRecipe, recipe_path(args), args.overrides)
     init_ray(args.ray_address)
     result = pretrain(recipe)
     evaluation = result.evaluation
