@@ -61,6 +61,10 @@ def test_the_files_the_docs_promise_exist() -> None:
         "mlflow/k8s/deployment.yaml",
         "mlflow/k8s/service.yaml",
         "mlflow/mlflow-entrypoint.sh",
+        "iam/sfp-ray-node.json",
+        "iam/sfp-ray-head.json",
+        "iam/sfp-mlflow.json",
+        "iam/trust-ec2.json",
         "README.md",
     }
     assert {name for name in expected if not (INFRA / name).is_file()} == set()
@@ -268,6 +272,97 @@ def test_every_recipe_the_infra_files_reference_exists_in_the_repo() -> None:
     } <= set().union(*references.values())
     missing = {name: sorted(p for p in paths if not (REPO / p).is_file()) for name, paths in references.items()}
     assert {name: paths for name, paths in missing.items() if paths} == {}
+
+
+def test_the_pipeline_stages_meet_in_the_same_frame_stores() -> None:
+    """Each recipe reads the frame store that its dataset's preprocessing job writes."""
+
+    def load(path: str) -> dict[str, Any]:
+        return yaml.safe_load((REPO / path).read_text())
+
+    kinetics = load("configs/datasets/kinetics400.yaml")["output"]["uri"]
+    ava = load("configs/datasets/ava_v2.2.yaml")["output"]["uri"]
+    recipes = sorted((REPO / "configs" / "kinetics").glob("*.yaml"))
+
+    assert recipes and {p.name: load(str(p.relative_to(REPO)))["data"]["framestore"] for p in recipes} == {
+        p.name: kinetics for p in recipes
+    }
+    ava_data = load("configs/ava/slowfast_r50_8x8.yaml")["data"]
+    assert ava_data["framestore"] == ava
+    assert ava_data["val_framestore"] == ava.replace("/train-", "/val-")  # README: the same YAML with the val CSV
+
+
+# --- buckets and the IAM policies ----------------------------------------------------------------------------
+
+S3_BUCKET = re.compile(r"s3://([a-z0-9][a-z0-9.-]*[a-z0-9])")  # `s3://<bucket>` placeholders do not match
+IAM_POLICIES = sorted((INFRA / "iam").glob("*.json"))
+
+
+def statements(path: Path) -> list[dict[str, Any]]:
+    policy = json.loads(path.read_text())
+    assert policy["Version"] == "2012-10-17"
+    return [
+        {**s, "Action": [s["Action"]] if isinstance(s["Action"], str) else s["Action"],
+         "Resource": [s["Resource"]] if isinstance(s.get("Resource"), str) else s.get("Resource", [])}
+        for s in policy["Statement"]
+    ]
+
+
+def granted_buckets(path: Path) -> set[str]:
+    """Buckets the policy lets its role list and read and write objects in."""
+    allowed: dict[str, set[str]] = {}
+    for statement in statements(path):
+        assert statement["Effect"] == "Allow"
+        for resource in statement["Resource"]:
+            if resource.startswith("arn:aws:s3:::"):
+                allowed.setdefault(resource.removeprefix("arn:aws:s3:::"), set()).update(statement["Action"])
+    return {
+        bucket
+        for bucket, actions in allowed.items()
+        if "/" not in bucket
+        and "s3:ListBucket" in actions
+        and {"s3:GetObject", "s3:PutObject"} <= allowed.get(f"{bucket}/*", set())
+    }
+
+
+def named_buckets() -> dict[str, set[str]]:
+    """Every s3:// bucket named in configs/ and infra/, by file."""
+    found: dict[str, set[str]] = {}
+    for root in (REPO / "configs", INFRA):
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                names = set(S3_BUCKET.findall(path.read_text(errors="replace")))
+                if names:
+                    found[str(path.relative_to(REPO))] = names
+    return found
+
+
+def test_every_bucket_named_in_configs_and_infra_is_granted_by_the_iam_policies() -> None:
+    granted = set().union(*(granted_buckets(path) for path in IAM_POLICIES))
+    named = named_buckets()
+
+    assert named and {name: found - granted for name, found in named.items() if found - granted} == {}
+
+
+def test_one_set_of_bucket_names_the_local_stack_and_the_cloud_share() -> None:
+    from sfp.localstack.stack import StackConfig
+
+    policies = {path.stem: granted_buckets(path) for path in IAM_POLICIES}
+
+    assert policies == {"sfp-mlflow": {"sfp-mlflow"}, "sfp-ray-head": set(), "sfp-ray-node": {"sfp-data"}, "trust-ec2": set()}
+    assert set().union(*policies.values()) == set(StackConfig().buckets)
+    assert set().union(*named_buckets().values()) == set(StackConfig().buckets)
+    assert StackConfig().mlflow_artifacts_destination.startswith("s3://sfp-mlflow/")
+
+
+def test_the_iam_policies_name_no_wildcard_bucket_and_the_head_passes_only_the_node_role() -> None:
+    for path in IAM_POLICIES:
+        for statement in statements(path):
+            s3_actions = [a for a in statement["Action"] if a.startswith("s3:")]
+            assert not s3_actions or all(r.startswith("arn:aws:s3:::sfp-") for r in statement["Resource"]), path.name
+            assert "*" not in statement["Action"] and "s3:*" not in statement["Action"], path.name
+    (pass_role,) = [s for s in statements(INFRA / "iam" / "sfp-ray-head.json") if "iam:PassRole" in s["Action"]]
+    assert {r.rsplit("/", 1)[1] for r in pass_role["Resource"]} == {"sfp-ray-node"}
 
 
 # --- credentials ---------------------------------------------------------------------------------------------
