@@ -84,8 +84,32 @@ def test_cluster_config_validates_against_rays_schema() -> None:
     validate_config(config)  # Ray's own check: the schema plus the fields `ray up` requires
 
 
+# What the network tests compare against. Network cards per instance type (EC2 User Guide, "Network cards"; the
+# EFA layout for several cards: docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html).
+EFA_NETWORK_CARDS = {"p5.48xlarge": 32, "p5e.48xlarge": 32, "p5en.48xlarge": 16, "p4d.24xlarge": 4}
+GPU_INSTANCES = {"p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p4d.24xlarge", "g5.48xlarge"}
+MIN_GPU_NODES = 16  # 128 GPUs: the upper end of what the cluster files are designed for
+SUBNET, SECURITY_GROUP, PLACEMENT_GROUP = "<SUBNET_ID>", "<SECURITY_GROUP_ID>", "sfp-efa"
+DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+# The oldest NVIDIA driver each CUDA major version runs on (NVIDIA, "CUDA Compatibility", minor version compatibility).
+MIN_DRIVER_FOR_CUDA = {11: 450, 12: 525, 13: 580}
+
+
+def cluster_config() -> dict[str, Any]:
+    return yaml.safe_load((INFRA / "ray" / "cluster-aws.yaml").read_text())
+
+
+def image_cuda_major() -> int:
+    """The CUDA major version of the platform image's base, which must agree with the CUDA of the locked torch."""
+    dockerfile = (INFRA / "docker" / "Dockerfile").read_text()
+    (cuda,) = re.findall(r"^ARG CUDA_IMAGE=nvidia/cuda:(\d+)\.\d+", dockerfile, re.M)
+    (runtime,) = re.findall(r"^nvidia-cuda-runtime(?:-cu\d+)?==(\d+)\.", (REPO / "requirements.lock").read_text(), re.M)
+    assert int(cuda) == int(runtime), "the image's CUDA and the locked torch's CUDA runtime disagree"
+    return int(cuda)
+
+
 def test_cluster_config_has_a_head_cpu_spot_workers_and_8_gpu_workers() -> None:
-    config = yaml.safe_load((INFRA / "ray" / "cluster-aws.yaml").read_text())
+    config = cluster_config()
     types = config["available_node_types"]
     instance = {name: node["node_config"]["InstanceType"] for name, node in types.items()}
 
@@ -94,13 +118,98 @@ def test_cluster_config_has_a_head_cpu_spot_workers_and_8_gpu_workers() -> None:
     assert types[config["head_node_type"]]["resources"] == {"CPU": 0}
     assert instance["cpu-preprocess"] == "c6i.16xlarge"
     assert types["cpu-preprocess"]["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
-    assert {instance["gpu-a100x8"], instance["gpu-a10gx8"]} == {"p4d.24xlarge", "g5.48xlarge"}
-    assert all("InstanceMarketOptions" not in types[name]["node_config"] for name in ("gpu-a100x8", "gpu-a10gx8"))
+    assert {name: instance[name] for name in types if name.startswith("gpu-")} == {
+        "gpu-h100x8": "p5.48xlarge",
+        "gpu-h200x8": "p5e.48xlarge",
+        "gpu-h200x8-en": "p5en.48xlarge",
+        "gpu-a100x8": "p4d.24xlarge",
+        "gpu-a10gx8": "g5.48xlarge",
+    }
+    assert all("InstanceMarketOptions" not in types[name]["node_config"] for name in types if name.startswith("gpu-"))
     for name, node in types.items():
         assert node["node_config"]["IamInstanceProfile"]["Name"].startswith("sfp-ray-"), name
         if name != config["head_node_type"]:
             assert 0 == node["min_workers"] < node["max_workers"] <= config["max_workers"], name
-    assert sum(types[name]["max_workers"] for name in types if name != "head") <= config["max_workers"]
+
+
+def test_cluster_config_allows_16_nodes_of_each_efa_type_next_to_the_cpu_nodes() -> None:
+    config = cluster_config()
+    types = config["available_node_types"]
+    efa_types = [name for name, node in types.items() if node["node_config"]["InstanceType"] in EFA_NETWORK_CARDS]
+
+    assert len(efa_types) == len(EFA_NETWORK_CARDS)
+    assert {name: types[name]["max_workers"] for name in efa_types if types[name]["max_workers"] < MIN_GPU_NODES} == {}
+    assert config["max_workers"] >= MIN_GPU_NODES + types["cpu-preprocess"]["max_workers"]
+
+
+def test_efa_node_types_put_an_efa_on_every_network_card_in_one_placement_group() -> None:
+    from ray.autoscaler._private.aws.config import _configure_from_network_interfaces
+
+    config = cluster_config()
+    for name, node in config["available_node_types"].items():
+        node_config = node["node_config"]
+        cards = EFA_NETWORK_CARDS.get(node_config["InstanceType"])
+        if cards is None:
+            assert "NetworkInterfaces" not in node_config and "Placement" not in node_config, name
+            continue
+        interfaces = node_config["NetworkInterfaces"]
+        layout = [(i["NetworkCardIndex"], i["DeviceIndex"], i["InterfaceType"]) for i in interfaces]
+        # AWS's layout: ENA at card 0 / device 0, EFA-only at card 0 / device 1, EFA-only at device 0 of other cards
+        assert layout == [(0, 0, "interface"), (0, 1, "efa-only")] + [(c, 0, "efa-only") for c in range(1, cards)]
+        assert {(i["SubnetId"], tuple(i["Groups"])) for i in interfaces} == {(SUBNET, (SECURITY_GROUP,))}, name
+        assert node_config["Placement"] == {"GroupName": PLACEMENT_GROUP}, name
+        options = node["docker"]["worker_run_options"]
+        assert "--ulimit memlock=-1:-1" in options and any(o.startswith("--device=/dev/infiniband") for o in options)
+
+    # Ray's own handling of NetworkInterfaces (what `ray up` runs first) accepts them and finds the one subnet
+    configured = _configure_from_network_interfaces(config)
+    for name, node in configured["available_node_types"].items():
+        if "NetworkInterfaces" in node["node_config"]:
+            assert set(node["node_config"]["SubnetIds"]) == {SUBNET}, name
+
+
+def test_the_whole_cluster_is_in_one_subnet_one_security_group_and_private_addresses() -> None:
+    config = cluster_config()
+    provider = config["provider"]
+
+    assert "," not in provider.get("availability_zone", "")  # one subnet is one availability zone
+    assert provider["use_internal_ips"] is True  # EC2 gives no public IPv4 to an instance with several interfaces
+    for name, node in config["available_node_types"].items():
+        node_config = node["node_config"]
+        interfaces = node_config.get("NetworkInterfaces", [])
+        subnets = set(node_config.get("SubnetIds", [])) | {i["SubnetId"] for i in interfaces}
+        groups = set(node_config.get("SecurityGroupIds", [])) | {g for i in interfaces for g in i["Groups"]}
+        assert (subnets, groups) == ({SUBNET}, {SECURITY_GROUP}), name
+
+
+def test_every_node_boots_the_dlami_and_gpu_nodes_refuse_a_driver_the_images_cuda_cannot_use() -> None:
+    config = cluster_config()
+    min_driver = MIN_DRIVER_FOR_CUDA[image_cuda_major()]
+    cluster_text = (INFRA / "ray" / "cluster-aws.yaml").read_text()
+    (stated,) = set(re.findall(rf"CUDA {image_cuda_major()} needs\s+(?:#\s+)?NVIDIA driver (\d+) or later", cluster_text))
+
+    assert int(stated) == min_driver
+    assert f"NVIDIA driver >= {min_driver}" in (INFRA / "README.md").read_text()
+    for name, node in config["available_node_types"].items():
+        assert node["node_config"]["ImageId"] == f"resolve:ssm:{DLAMI_PARAMETER}", name
+        if node["node_config"]["InstanceType"] in GPU_INSTANCES:
+            commands = node["initialization_commands"]
+            assert "nvidia-smi --query-gpu=driver_version" in commands[0], name
+            assert re.search(rf"-ge {min_driver}\b", commands[0]) and "exit 1" in commands[0], name
+            assert commands[1:] == config["initialization_commands"], name  # and then what every node does
+
+
+def test_the_image_carries_libfabric_and_the_ofi_nccl_plugin_with_the_efa_settings() -> None:
+    dockerfile = (INFRA / "docker" / "Dockerfile").read_text()
+    platform_stage = dockerfile.split(" AS mlflow-server")[0]
+    env = dict(re.findall(r"^\s*(?:ENV\s+)?([A-Z_]+)=(\S+?)\s*\\?$", platform_stage, re.M))
+
+    assert re.search(r"^ARG EFA_INSTALLER_VERSION=\d+\.\d+\.\d+$", platform_stage, re.M)
+    assert "efa-installer.amazonaws.com/aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz" in platform_stage
+    assert "./efa_installer.sh -y" in platform_stage and "--skip-kmod" in platform_stage
+    assert {"/opt/amazon/efa/lib", "/opt/amazon/ofi-nccl/lib"} <= set(env["LD_LIBRARY_PATH"].split(":"))
+    assert (env["FI_PROVIDER"], env["FI_EFA_USE_DEVICE_RDMA"], env["FI_EFA_FORK_SAFE"]) == ("efa", "1", "1")
+    assert env["NCCL_SOCKET_IFNAME"].startswith("^") and "lo" in env["NCCL_SOCKET_IFNAME"].lstrip("^").split(",")
 
 
 # --- Kubernetes manifests ------------------------------------------------------------------------------------
@@ -128,13 +237,44 @@ def test_raycluster_has_a_head_and_cpu_and_gpu_worker_groups() -> None:
     assert (cluster["apiVersion"], cluster["kind"]) == ("ray.io/v1", "RayCluster")
     assert spec["rayVersion"] == next(d.split("==")[1] for d in PROJECT["dependencies"] if d.startswith("ray["))
     assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
-    assert set(groups) == {"cpu-preprocess", "gpu-a100x8", "gpu-a10gx8"}
+    assert set(groups) == {"cpu-preprocess", "gpu-h100x8", "gpu-h200x8", "gpu-h200x8-en", "gpu-a100x8", "gpu-a10gx8"}
     for name, group in groups.items():
         assert 0 == group["minReplicas"] <= group["replicas"] <= group["maxReplicas"], name
         (worker,) = containers(group)
         gpus = worker["resources"]["limits"].get("nvidia.com/gpu", 0)
         assert gpus == (0 if name == "cpu-preprocess" else 8), name
         assert worker["resources"]["requests"] == worker["resources"]["limits"], name
+        assert ("tolerations" in group["template"]["spec"]) == (gpus > 0), name  # CPU pods stay off GPU nodes
+
+
+def test_raycluster_pods_get_every_efa_of_their_node_shared_memory_and_ephemeral_storage() -> None:
+    (cluster,) = documents(INFRA / "kuberay" / "raycluster.yaml")
+    spec = cluster["spec"]
+    pods = [("head", spec["headGroupSpec"])] + [(g["groupName"], g) for g in spec["workerGroupSpecs"]]
+
+    for name, group in pods:
+        pod = group["template"]["spec"]
+        (container,) = pod["containers"]
+        limits = container["resources"]["limits"]
+        instance = pod.get("nodeSelector", {}).get("node.kubernetes.io/instance-type")
+        assert limits.get("vpc.amazonaws.com/efa") == EFA_NETWORK_CARDS.get(instance), name
+        assert limits["ephemeral-storage"].endswith("Gi"), name
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (shm,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/dev/shm"]
+        assert volumes[shm["name"]]["emptyDir"]["medium"] == "Memory", name
+        if instance in EFA_NETWORK_CARDS:
+            assert group["maxReplicas"] >= MIN_GPU_NODES, name
+
+
+def test_raycluster_states_its_head_fault_tolerance() -> None:
+    text = (INFRA / "kuberay" / "raycluster.yaml").read_text()
+    (cluster,) = documents(INFRA / "kuberay" / "raycluster.yaml")
+    options = cluster["spec"].get("gcsFaultToleranceOptions")
+
+    if options is not None:
+        assert options["redisAddress"], "GCS fault tolerance needs its Redis"
+    else:  # a decision, written where the next reader looks
+        assert re.search(r"^# No GCS fault tolerance \(spec\.gcsFaultToleranceOptions.*\), on purpose\.", text, re.M)
 
 
 @pytest.mark.parametrize("stage", ["preprocess", "pretrain", "finetune-ava"])
