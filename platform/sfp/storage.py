@@ -208,6 +208,17 @@ def open_for_read(uri: str) -> Iterator[IO[bytes]]:
         yield handle
 
 
+def open_ranged(uri: str) -> IO[bytes]:
+    """Open a file for random access where every read fetches exactly the bytes it asks for: on S3 one ranged GET
+    per read, no read-ahead (s3fs's default cache fetches 50 MiB from wherever it is asked to read). Callers that
+    read many small pieces coalesce them themselves (Parquet's `pre_buffer` does). On S3 the first read also sends
+    one HEAD (s3fs checks the object's ETag on every read); a missing file raises `FileNotFoundError`."""
+    location = parse_uri(uri)
+    if location.is_local:
+        return open(location.path, "rb")
+    return filesystem(location).open(location.path, "rb", cache_type="none")
+
+
 def remove(uri: str, recursive: bool = False) -> None:
     fs, location = open_location(uri)
     if fs.exists(location.path):

@@ -103,11 +103,13 @@ def test_decode_jpeg_with_draft_keeps_short_side_at_least_requested():
 
 
 def test_shard_writer_streams_row_groups_and_abort_leaves_nothing(tmp_path):
+    """Version-1 layout (one row per clip, `clips_per_row_group` clips per row group); version 2 is tested in
+    test_framestore_v2.py."""
     from sfp.framestore import ShardWriter
 
     uri = str(tmp_path / "store")
     path = shard_name_for(["a", "b", "c"])
-    with ShardWriter(uri, path, clips_per_row_group=2) as writer:
+    with ShardWriter(uri, path, clips_per_row_group=2, schema_version=1) as writer:
         for clip_id, frames in (("a", 2), ("b", 3), ("c", 4)):
             writer.add(make_clip(clip_id, "cat", 0, frames))
         assert not (tmp_path / "store" / path).exists()  # only a temporary file until close

@@ -2,8 +2,9 @@
 
 A frame store is a folder (local or `s3://`) holding
 
-- `shards/part-*.parquet`: one row per clip (or per fixed-length segment of a long movie) with the clip's JPEG frames
-  and their timestamps; one clip per row group by default, so one clip is one small range request;
+- `shards/part-*.parquet`: the JPEG frames of clips (or of fixed-length segments of a long movie) and their
+  timestamps; schema version 2 stores one row per frame in row groups of 16 consecutive frames of one clip, so a
+  training window is one small ranged read (version-1 shards, one row per clip, are still read);
 - `_index.parquet`: one small row per clip (id, label, split, sizes, and where its row lives), so that a reader plans
   an epoch without touching frame data;
 - `_errors.parquet`: one row per source clip that could not be stored (clip id, source, stage, reason);
@@ -12,7 +13,15 @@ A frame store is a folder (local or `s3://`) holding
 - `_manifest.json`: written last, the commit point. A folder without it is not a frame store (yet).
 """
 
-from sfp.framestore.schema import CLIP_SCHEMA, ERROR_SCHEMA, INDEX_SCHEMA, SCHEMA_VERSION, SEGMENT_SCHEMA
+from sfp.framestore.schema import (
+    CLIP_SCHEMA,
+    ERROR_SCHEMA,
+    FRAME_SCHEMA,
+    INDEX_SCHEMA,
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    SEGMENT_SCHEMA,
+)
 from sfp.framestore.manifest import Manifest, ShardInfo
 from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord, SegmentRecord
 from sfp.framestore.segments import window_times
@@ -22,7 +31,9 @@ from sfp.framestore.reader import ClipLocation, FrameStore, decode_jpeg
 __all__ = [
     "CLIP_SCHEMA",
     "ERROR_SCHEMA",
+    "FRAME_SCHEMA",
     "INDEX_SCHEMA",
+    "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "SEGMENT_SCHEMA",
     "ClipLocation",

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sfp.errors import FrameStoreError
-from sfp.framestore.schema import FORMAT_NAME, SCHEMA_VERSION
+from sfp.framestore.schema import FORMAT_NAME, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,9 @@ class Manifest:
         if data.get("format") != FORMAT_NAME:
             raise FrameStoreError(f"{where}: not an {FORMAT_NAME} manifest")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise FrameStoreError(
-                f"{where}: frame store schema version {version}, this code reads version {SCHEMA_VERSION}"
-            )
+        if version not in READABLE_SCHEMA_VERSIONS:
+            readable = " and ".join(str(known) for known in READABLE_SCHEMA_VERSIONS)
+            raise FrameStoreError(f"{where}: frame store schema version {version}, this code reads versions {readable}")
         counts = data.pop("counts")
         data["shards"] = [ShardInfo(**shard) for shard in data["shards"]]
         return cls(source_rows=counts["rows"], clips=counts["clips"], errors=counts["errors"], **data)

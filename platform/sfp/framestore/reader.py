@@ -17,10 +17,11 @@ from sfp.framestore.manifest import Manifest
 from sfp.framestore.records import ClipRecord, ErrorRecord, SegmentRecord
 from sfp.framestore.schema import ERRORS_FILE, INDEX_FILE, MANIFEST_FILE, SEGMENTS_FILE
 from sfp.framestore.segments import frame_positions
+from sfp.framestore.shards import OpenShard
 
 
 class ClipLocation(NamedTuple):
-    """Where a clip's row lives; a `ClipRecord` carries the same three fields."""
+    """Where a clip's row lives (version 2: its first row group, row 0); a `ClipRecord` carries the same fields."""
 
     shard: str
     row_group: int
@@ -43,13 +44,17 @@ def decode_jpeg(data: bytes, max_short_side: int | None = None) -> np.ndarray:
 
 
 class FrameStore:
-    """A committed frame store. `FrameStore.open(uri)` reads only the manifest; the index is read on first use."""
+    """A committed frame store. `FrameStore.open(uri)` reads only the manifest; the index is read on first use.
+
+    Shards are opened on first read and the last `max_open_shards` stay open (their footers read once): reading a
+    clip of an open version-2 shard is one ranged read of the row groups its frames live in.
+    """
 
     def __init__(self, uri: str, manifest: Manifest, max_open_shards: int = 8) -> None:
         self.uri = uri
         self.manifest = manifest
         self._max_open_shards = max_open_shards
-        self._open_shards: OrderedDict[str, pq.ParquetFile] = OrderedDict()
+        self._open_shards: OrderedDict[str, OpenShard] = OrderedDict()
 
     @classmethod
     def open(cls, uri: str) -> "FrameStore":
@@ -138,32 +143,33 @@ class FrameStore:
             table = pq.read_table(handle)
         return [ErrorRecord(**row) for row in table.to_pylist()]
 
-    def _shard(self, relative_path: str) -> pq.ParquetFile:
+    def _shard(self, relative_path: str) -> OpenShard:
         shard = self._open_shards.pop(relative_path, None)
         if shard is None:
-            fs, location = storage.open_location(storage.join_uri(self.uri, relative_path))
-            try:
-                shard = pq.ParquetFile(fs.open(location.path, "rb"))
-            except FileNotFoundError:
-                raise FrameStoreError(f"{self.uri}: shard {relative_path} is missing") from None
+            uri = storage.join_uri(self.uri, relative_path)
+            handle = None
+            try:  # on S3 a missing shard shows at the first read, the footer's
+                handle = storage.open_ranged(uri)
+                shard = OpenShard(relative_path, handle)
+            except BaseException as error:
+                if handle is not None:
+                    handle.close()
+                if isinstance(error, FileNotFoundError):
+                    raise FrameStoreError(f"{self.uri}: shard {relative_path} is missing") from None
+                raise
         self._open_shards[relative_path] = shard
         while len(self._open_shards) > self._max_open_shards:
-            self._open_shards.popitem(last=False)
+            self._open_shards.popitem(last=False)[1].close()
         return shard
 
     def read_jpegs(self, record: ClipRecord | ClipLocation, frame_indices: Sequence[int] | None = None) -> list[bytes]:
-        """The JPEG bytes of a clip's frames (all, or the given indices), reading only that clip's row group."""
-        shard = self._shard(record.shard)
-        column = shard.read_row_group(record.row_group, columns=["frames"]).column("frames")
-        frames = column[record.row_in_group].values
-        if frame_indices is None:
-            return frames.to_pylist()
-        return [frames[int(index)].as_py() for index in frame_indices]
+        """The JPEG bytes of a clip's frames (all, or the given indices), in the order asked. Version 2 reads only
+        the row groups that hold them (one ranged read for a window), version 1 the clip's whole row group."""
+        return self._shard(record.shard).read_jpegs(record.row_group, record.row_in_group, frame_indices)
 
     def read_timestamps(self, record: ClipRecord | ClipLocation) -> list[float]:
-        shard = self._shard(record.shard)
-        column = shard.read_row_group(record.row_group, columns=["timestamps"]).column("timestamps")
-        return column[record.row_in_group].as_py()
+        """Every frame's time in seconds from the clip's first frame."""
+        return self._shard(record.shard).read_timestamps(record.row_group, record.row_in_group)
 
     def read_frames(
         self, clip: ClipRecord | ClipLocation | str, frame_indices: Sequence[int] | None = None, max_short_side: int | None = None

@@ -1,8 +1,15 @@
-"""Arrow schemas of the frame store, version 1. Any change that a v1 reader cannot read bumps SCHEMA_VERSION."""
+"""Arrow schemas of the frame store, version 2. Any change that an older reader cannot read bumps SCHEMA_VERSION.
+
+Version 2 changed the shards only: a v1 shard holds one row per clip (`CLIP_SCHEMA`, the clip's frames in one list
+cell, so reading any frame reads the whole clip); a v2 shard holds one row per frame (`FRAME_SCHEMA`) in row groups of
+`frames_per_row_group` consecutive frames of one clip, so a window of frames is a few adjacent column chunks, one
+ranged read. The index, errors, segments and manifest are unchanged; this code reads both versions.
+"""
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 FORMAT_NAME = "sfp-framestore"
 
 MANIFEST_FILE = "_manifest.json"
@@ -11,7 +18,7 @@ ERRORS_FILE = "_errors.parquet"
 SEGMENTS_FILE = "_segments.parquet"  # only in stores of long videos cut into segments (AVA)
 SHARDS_DIR = "shards"
 
-# One row per stored clip in the shards.
+# One row per stored clip in the shards of a version-1 store.
 CLIP_SCHEMA = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
@@ -30,13 +37,27 @@ CLIP_SCHEMA = pa.schema(
     ]
 )
 
+# One row per frame in the shards of a version-2 store. A clip's frames are consecutive rows that start a row group;
+# every row group holds `frames_per_row_group` frames of one clip (its last one the rest). The shard's key-value
+# metadata says how many frames a row group holds and where each clip starts (`SHARD_LAYOUT_KEY`, JSON:
+# {"frames_per_row_group": 16, "clips": [[clip_id, first_row_group, num_frames], ...]}), so that a reader finds
+# frame `i` of the clip at row group `first_row_group + i // frames_per_row_group` from the footer alone.
+FRAME_SCHEMA = pa.schema(
+    [
+        pa.field("timestamp", pa.float32(), nullable=False),  # seconds from the clip's first frame
+        pa.field("frame", pa.binary(), nullable=False),  # one JPEG, RGB, 8 bit
+    ]
+)
+SHARD_LAYOUT_KEY = "sfp.frame_rows"
+FRAMES_PER_ROW_GROUP = 16  # a 64-frame window reads 5 row groups (80 frames); the footer grows 124 B per row group
+
 # One row per stored clip in `_index.parquet`: everything but the frames, plus where the row lives.
 INDEX_SCHEMA = pa.schema(
     [field for field in CLIP_SCHEMA if field.name not in ("timestamps", "frames")]
     + [
         pa.field("shard", pa.string()),  # path relative to the store root
-        pa.field("row_group", pa.int32()),
-        pa.field("row_in_group", pa.int32()),
+        pa.field("row_group", pa.int32()),  # v2: the clip's first row group
+        pa.field("row_in_group", pa.int32()),  # v2: always 0
     ]
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,11 +19,16 @@ from sfp.framestore.schema import (
     CLIP_SCHEMA,
     ERROR_SCHEMA,
     ERRORS_FILE,
+    FRAME_SCHEMA,
+    FRAMES_PER_ROW_GROUP,
     INDEX_FILE,
     INDEX_SCHEMA,
     MANIFEST_FILE,
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
     SEGMENT_SCHEMA,
     SEGMENTS_FILE,
+    SHARD_LAYOUT_KEY,
     SHARDS_DIR,
 )
 
@@ -41,22 +47,50 @@ def _clips_table(clips: Sequence[EncodedClip]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=CLIP_SCHEMA)
 
 
+def _frames_table(clip: EncodedClip) -> pa.Table:
+    return pa.Table.from_pydict({"timestamp": clip.timestamps, "frame": clip.frames}, schema=FRAME_SCHEMA)
+
+
 class ShardWriter:
-    """Write one Parquet shard a row group at a time, so a worker holds at most one row group of frames.
+    """Write one Parquet shard clip by clip, so a worker holds at most one clip's frames (version 1: one row group
+    of clips).
+
+    Version-2 shards (the default) hold one row per frame, in row groups of `frames_per_row_group` consecutive frames
+    of one clip, and say in their footer where each clip starts (`schema.FRAME_SCHEMA`); a reader fetches the few
+    row groups a window of frames needs. `schema_version=1` writes the previous layout, one row per clip and
+    `clips_per_row_group` clips per row group, for readers that know only that one.
 
     The shard appears at its final name only on `close()` (a temporary file is renamed or uploaded in one step);
     `abort()` (or leaving the `with` block on an exception) leaves nothing behind. JPEG bytes do not compress
     further, so shards are stored uncompressed by default.
     """
 
-    def __init__(self, store_uri: str, relative_path: str, clips_per_row_group: int = 1, compression: str = "none"):
+    def __init__(
+        self,
+        store_uri: str,
+        relative_path: str,
+        clips_per_row_group: int = 1,
+        compression: str = "none",
+        *,
+        schema_version: int = SCHEMA_VERSION,
+        frames_per_row_group: int = FRAMES_PER_ROW_GROUP,
+    ):
+        if schema_version not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"cannot write frame store schema version {schema_version}")
+        if schema_version >= 2 and clips_per_row_group != 1:
+            raise ValueError("clips_per_row_group applies to version-1 shards; version 2 groups a clip's frames")
+        if frames_per_row_group < 1:
+            raise ValueError("frames_per_row_group must be at least 1")
         self.store_uri, self.relative_path = store_uri, relative_path
         self.clips_per_row_group, self.compression = clips_per_row_group, compression
+        self.schema_version, self.frames_per_row_group = schema_version, frames_per_row_group
         self._stack = ExitStack()
         self._local_path: Path | None = None
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[EncodedClip] = []
         self._records: list[ClipRecord] = []
+        self._clip_starts: list[tuple[str, int, int]] = []  # version 2: (clip_id, first row group, frames)
+        self._row_groups = 0
 
     def __enter__(self) -> "ShardWriter":
         return self
@@ -66,7 +100,15 @@ class ShardWriter:
             self.abort()
 
     def add(self, clip: EncodedClip) -> None:
+        if len(clip.timestamps) != clip.num_frames:
+            raise ValueError(f"{clip.clip_id}: {clip.num_frames} frames but {len(clip.timestamps)} timestamps")
         position = len(self._records)
+        if self.schema_version >= 2:
+            if not clip.frames:
+                raise ValueError(f"{clip.clip_id}: a clip needs at least one frame")
+            row_group, row_in_group = self._row_groups, 0
+        else:
+            row_group, row_in_group = position // self.clips_per_row_group, position % self.clips_per_row_group
         self._records.append(
             ClipRecord(
                 clip_id=clip.clip_id,
@@ -81,10 +123,15 @@ class ShardWriter:
                 height=clip.height,
                 num_frames=clip.num_frames,
                 shard=self.relative_path,
-                row_group=position // self.clips_per_row_group,
-                row_in_group=position % self.clips_per_row_group,
+                row_group=row_group,
+                row_in_group=row_in_group,
             )
         )
+        if self.schema_version >= 2:
+            self._parquet_writer().write_table(_frames_table(clip), row_group_size=self.frames_per_row_group)
+            self._clip_starts.append((clip.clip_id, row_group, clip.num_frames))
+            self._row_groups += -(-clip.num_frames // self.frames_per_row_group)
+            return
         self._pending.append(clip)
         if len(self._pending) == self.clips_per_row_group:
             self._flush()
@@ -93,21 +140,31 @@ class ShardWriter:
     def rows(self) -> int:
         return len(self._records)
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
+    def _parquet_writer(self) -> pq.ParquetWriter:
         if self._writer is None:
             self._local_path = self._stack.enter_context(
                 storage.atomic_local_path(storage.join_uri(self.store_uri, self.relative_path))
             )
-            self._writer = pq.ParquetWriter(
-                self._local_path,
-                CLIP_SCHEMA,
-                compression=self.compression,
-                use_dictionary=["label", "split"],
-                write_statistics=["clip_id"],
-            )
-        self._writer.write_table(_clips_table(self._pending), row_group_size=len(self._pending))
+            if self.schema_version >= 2:  # no statistics, no dictionaries: every byte of the footer is read per open
+                self._writer = pq.ParquetWriter(
+                    self._local_path, FRAME_SCHEMA, compression=self.compression, use_dictionary=False,
+                    write_statistics=False,
+                )
+            else:
+                self._writer = pq.ParquetWriter(
+                    self._local_path,
+                    CLIP_SCHEMA,
+                    compression=self.compression,
+                    use_dictionary=["label", "split"],
+                    write_statistics=["clip_id"],
+                )
+        return self._writer
+
+    def _flush(self) -> None:
+        """Version 1: write the pending clips as one row group."""
+        if not self._pending:
+            return
+        self._parquet_writer().write_table(_clips_table(self._pending), row_group_size=len(self._pending))
         self._pending = []
 
     def close(self) -> tuple[ShardInfo, list[ClipRecord]]:
@@ -116,6 +173,9 @@ class ShardWriter:
             raise ValueError("a shard needs at least one clip")
         self._flush()
         assert self._writer is not None and self._local_path is not None
+        if self.schema_version >= 2:
+            layout = {"frames_per_row_group": self.frames_per_row_group, "clips": self._clip_starts}
+            self._writer.add_key_value_metadata({SHARD_LAYOUT_KEY: json.dumps(layout, separators=(",", ":"))})
         self._writer.close()
         size = self._local_path.stat().st_size
         self._stack.close()  # renames (or uploads) the finished file
@@ -136,15 +196,19 @@ def write_shard(
     clips: Sequence[EncodedClip],
     clips_per_row_group: int = 1,
     compression: str = "none",
+    *,
+    schema_version: int = SCHEMA_VERSION,
+    frames_per_row_group: int = FRAMES_PER_ROW_GROUP,
 ) -> tuple[ShardInfo, list[ClipRecord]]:
     """Write clips as one Parquet shard (atomically) and return its info and the clips' index records.
 
     `relative_path` comes from `shard_name_for(planned clip ids)`, so a rerun of the same plan writes the same
-    names. To write clip by clip without holding them all, use `ShardWriter`.
+    names. To write clip by clip without holding them all, use `ShardWriter` (which also explains the layouts).
     """
     if not clips:
         raise ValueError("write_shard needs at least one clip")
-    with ShardWriter(store_uri, relative_path, clips_per_row_group, compression) as writer:
+    with ShardWriter(store_uri, relative_path, clips_per_row_group, compression, schema_version=schema_version,
+                     frames_per_row_group=frames_per_row_group) as writer:
         for clip in clips:
             writer.add(clip)
         return writer.close()
@@ -167,9 +231,10 @@ def finalize_store(
     decode: dict[str, Any],
     code_version: str,
     segments: Sequence[SegmentRecord] = (),
+    schema_version: int = SCHEMA_VERSION,
 ) -> Manifest:
     """Write `_index.parquet`, `_errors.parquet`, `_segments.parquet` (only when there are segments) and, last,
-    `_manifest.json` (the commit point)."""
+    `_manifest.json` (the commit point). `schema_version` is the version the shards were written with."""
     if len(records) + len(errors) != source_rows:
         raise ValueError(
             f"frame store accounting is off: {len(records)} clips + {len(errors)} errors != {source_rows} rows"
@@ -197,6 +262,7 @@ def finalize_store(
         source=source,
         decode=decode,
         code_version=code_version,
+        schema_version=schema_version,
     )
     storage.write_text(storage.join_uri(store_uri, MANIFEST_FILE), manifest.to_json())
     return manifest
