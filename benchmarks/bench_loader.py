@@ -18,6 +18,12 @@ Timing interleaves the contenders clip by clip (rotating who goes first) so that
 all alike, and reports medians over rounds, of wall time and of CPU time (all threads of the process, barely
 sensitive to other processes).
 
+Then what one training clip costs from S3: the store is copied to S3 in the version-1 layout (one row per clip) and
+the version-2 layout (row groups of 16 frames), and one window per clip is read from each through a counting proxy
+in front of the endpoint (a SeaweedFS started for the benchmark, or `--s3-uri` on the endpoint the AWS variables
+name): bytes and requests per clip against the bytes of the 64-frame window its 32 sampled frames span, on a shard's
+first read (footer included: in an epoch over many shards nearly every clip is one) and on an open shard.
+
     .venv/bin/python benchmarks/bench_loader.py --clips 8 --rounds 6 --short-side 320   # the defaults, 1-2 min
 """
 
@@ -30,17 +36,22 @@ import shutil
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import av
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
+from sfp import storage
 from sfp.config import validate
-from sfp.framestore import FrameStore, decode_jpeg, finalize_store
+from sfp.framestore import EncodedClip, FrameStore, ShardWriter, decode_jpeg, finalize_store
+from sfp.localstack import start_seaweedfs
+from sfp.localstack.counting_proxy import CountingProxy
 from sfp_preprocess.config import PreprocessConfig
 from sfp_preprocess.job import plan_shards, source_description
 from sfp_preprocess.shard import ShardContext, process_shard
@@ -300,6 +311,120 @@ def run(bench: Bench, rounds: int) -> list[str]:
     return [header] + report(rates, "frame store", "PyAV", "JPEG floor")
 
 
+# --- bytes and requests per clip from S3 ------------------------------------------------------------------------
+
+
+def copy_store(store: FrameStore, uri: str, schema_version: int) -> FrameStore:
+    """The same clips, shard for shard, written in layout `schema_version` to `uri`."""
+    results = []
+    for shard in store.manifest.shards:
+        records = [record for record in store.clips() if record.shard == shard.path]
+        with ShardWriter(uri, shard.path, schema_version=schema_version) as writer:
+            for record in records:
+                fields = {name: getattr(record, name) for name in EncodedClip.__dataclass_fields__
+                          if name not in ("frames", "timestamps")}
+                writer.add(EncodedClip(**fields, frames=store.read_jpegs(record), timestamps=store.read_timestamps(record)))
+            results.append(writer.close())
+    records = [record for _, rows in results for record in rows]
+    finalize_store(uri, shards=[info for info, _ in results], records=records, errors=[],
+                   classes=store.manifest.classes, source_rows=len(records), source=store.manifest.source,
+                   decode=store.manifest.decode, code_version="bench", schema_version=schema_version)
+    return FrameStore.open(uri)
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables set inside, restored after (S3 clients made inside see them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class ReadCost:
+    layout: str
+    shard: str  # "first read" (a fresh reader: the footer too) or "open" (a long-lived reader, the shard open)
+    window_mb: list[float]
+    mb: list[float]
+    requests: list[int]
+    seconds: list[float]  # wall time of the read, through the proxy
+    footer_kb: float  # of the layout's (largest) shard: what a first read fetches besides the window
+
+    @property
+    def ratios(self) -> list[float]:
+        return [moved / window for moved, window in zip(self.mb, self.window_mb)]
+
+
+def footer_bytes(shard_uri: str) -> int:
+    with storage.open_ranged(shard_uri) as handle:
+        return pq.read_metadata(handle).serialized_size
+
+
+def endpoint_variables(url: str) -> dict[str, str]:
+    return {"AWS_ENDPOINT_URL_S3": url, "AWS_ENDPOINT_URL": url}
+
+
+def measure_s3_reads(store: FrameStore, s3_uri: str, data: DataConfig, seed: int = 0) -> list[ReadCost]:
+    """Copy `store` to `s3_uri` in both layouts and read one training window per clip from each, through a counting
+    proxy in front of the endpoint the environment names."""
+    endpoint = storage.s3_endpoint_from_env()
+    if not endpoint:
+        raise SystemExit("--s3-uri needs AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL): the endpoint to count in front of")
+    rng = np.random.default_rng(seed)
+    records = store.clips(data.train_split)
+    windows = [train_frame_indices(record.num_frames, NUM_FRAMES, data.sampling_rate, rng) for record in records]
+    window_mb = []
+    for record, indices in zip(records, windows):  # the 64 frames from the first sampled one
+        span = range(int(indices[0]), min(int(indices[0]) + NUM_FRAMES * data.sampling_rate, record.num_frames))
+        window_mb.append(sum(len(jpeg) for jpeg in store.read_jpegs(record, list(span))) / 1e6)
+    costs = []
+    for version in (1, 2):
+        copy = copy_store(store, storage.join_uri(s3_uri, f"v{version}"), version)
+        located = [copy.record(record.clip_id) for record in records]  # this layout's row groups
+        footer_kb = max(footer_bytes(storage.join_uri(copy.uri, shard.path)) for shard in copy.manifest.shards) / 1e3
+        with CountingProxy(endpoint, lifetime_s=600) as proxy, environment(endpoint_variables(proxy.url)):
+            long_lived = FrameStore(copy.uri, copy.manifest)
+            for record in located:
+                long_lived.read_jpegs(record, [0])  # opens its shard
+            for shard, reader_of in (("first read", lambda: FrameStore(copy.uri, copy.manifest)),
+                                     ("open", lambda: long_lived)):
+                cost = ReadCost(f"v{version}", shard, window_mb, [], [], [], footer_kb)
+                for record, indices in zip(located, windows):
+                    reader = reader_of()
+                    before, started = proxy.counts(), time.perf_counter()
+                    reader.read_jpegs(record, indices)
+                    moved = proxy.counts() - before
+                    cost.seconds.append(time.perf_counter() - started)
+                    cost.mb.append(moved.response_bytes / 1e6)
+                    cost.requests.append(moved.requests)
+                costs.append(cost)
+    return costs
+
+
+def report_s3_reads(costs: list[ReadCost]) -> list[str]:
+    window = statistics.median(costs[0].window_mb)
+    lines = [f"bytes and requests per clip from S3, through a counting proxy (window: the 64 frames its 32 sampled "
+             f"frames span, {window:.2f} MB median; medians over clips, max ratio in brackets):",
+             f"{'layout':>8}  {'shard':>10}  {'MB/clip':>7}  {'x window':>13}  {'requests':>8}  {'ms/clip':>7}  "
+             f"{'footer KB':>9}"]
+    for cost in costs:
+        lines.append(f"{cost.layout:>8}  {cost.shard:>10}  {statistics.median(cost.mb):7.2f}  "
+                     f"{statistics.median(cost.ratios):6.2f} ({max(cost.ratios):4.2f})  "
+                     f"{statistics.median(cost.requests):8.0f}  {1000 * statistics.median(cost.seconds):7.1f}  "
+                     f"{cost.footer_kb:9.1f}")
+    worst = max(max(cost.ratios) for cost in costs if cost.layout == "v2")
+    verdict = "met" if worst <= 2 else "NOT met"
+    lines.append(f"v2 layout: at most {worst:.2f}x the window per clip; target <= 2x: {verdict}")
+    return lines
+
+
 def limit_threads() -> None:
     """One core: PyTorch and Arrow's pools get one thread each (PyAV is told so per video, PIL uses one)."""
     torch.set_num_threads(1)
@@ -315,16 +440,29 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="short side the store is decoded at (320: the jitter's top, default; 256: the source's)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the dataset and store here, reused by the next run (default: a temp dir)")
+    parser.add_argument("--s3-uri", default=None,
+                        help="S3 prefix for the store's two copies, on the endpoint the AWS variables name "
+                             "(default: a SeaweedFS started for the benchmark)")
     args = parser.parse_args(argv)
 
     limit_threads()
-    with tempfile.TemporaryDirectory(prefix="bench-loader-") as temp:
+    with tempfile.TemporaryDirectory(prefix="bench-loader-") as temp, ExitStack() as stack:
         workdir = args.workdir or Path(temp)
         print(f"building a frame store of {args.clips} clips in {workdir} ...", flush=True)
         started = time.perf_counter()
         bench = prepare(workdir, clips=args.clips, short_side=args.short_side)
         print(f"built in {time.perf_counter() - started:.0f} s; measuring {args.rounds} round(s) ...", flush=True)
         for line in run(bench, args.rounds):
+            print(line)
+        s3_uri = args.s3_uri
+        if s3_uri is None:
+            print("starting SeaweedFS ...", flush=True)
+            server = start_seaweedfs(Path(temp) / "seaweedfs", buckets=["bench-loader"])
+            stack.callback(server.stop, timeout=5)
+            stack.enter_context(environment(server.env()))
+            s3_uri = "s3://bench-loader/framestores"
+        print("copying the store to S3 in both layouts and reading one window per clip ...", flush=True)
+        for line in report_s3_reads(measure_s3_reads(bench.store, s3_uri, bench.data)):
             print(line)
 
 

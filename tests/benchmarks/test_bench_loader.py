@@ -71,11 +71,21 @@ def test_pyav_decodes_the_frames_the_store_holds(bench_loader, bench):
     assert np.abs(decoded - following).mean() > 2 * np.abs(decoded - stored).mean()
 
 
-def test_the_benchmark_prints_both_ratios(bench_loader, bench, workdir, capsys, restore_threads):
-    bench_loader.main(["--clips", "2", "--rounds", "1", "--short-side", "256", "--workdir", str(workdir)])
+def test_the_benchmark_prints_both_ratios_and_the_s3_read_costs(bench_loader, bench, workdir, capsys, restore_threads,
+                                                               s3_env):
+    bench_loader.main(["--clips", "2", "--rounds", "1", "--short-side", "256", "--workdir", str(workdir),
+                       "--s3-uri", "s3://sfp-test/bench-loader"])
     out = capsys.readouterr().out
     for name in ("frame store", "PyAV", "JPEG floor"):
         assert re.search(rf"^\s*{name}\s+\d+\.\d+\s+\d+\.\d+", out, re.MULTILINE), out
     for other, target in (("PyAV", r"5"), ("JPEG floor", r"0\.5")):
         line = rf"^ratio frame store / {other}: \d+\.\d+ CPU time .*, \d+\.\d+ wall; target >= {target}: (met|NOT met)$"
         assert re.search(line, out, re.MULTILINE), out
+    # bytes and requests per clip of the real clip's windows, read from S3 through the counting proxy
+    rows = {(layout, shard): (float(ratio), float(worst), int(requests)) for layout, shard, ratio, worst, requests in
+            re.findall(r"^\s+(v[12])\s+(first read|open)\s+[\d.]+\s+([\d.]+) \(\s*([\d.]+)\)\s+(\d+)\s", out, re.MULTILINE)}
+    assert len(rows) == 4, out
+    assert rows["v2", "first read"][1] <= 2 and rows["v2", "first read"][2] <= 3  # HEAD, footer, the window
+    assert rows["v2", "open"][1] <= 2 and rows["v2", "open"][2] == 1
+    assert rows["v1", "open"][0] > 3  # v1 reads the whole 300-frame clip for a 64-frame window
+    assert re.search(r"^v2 layout: at most [\d.]+x the window per clip; target <= 2x: met$", out, re.MULTILINE), out
