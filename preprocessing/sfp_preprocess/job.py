@@ -1,9 +1,10 @@
 """The preprocessing job: source clips -> Ray Data tasks (one shard each, `shard.process_shard`) -> frame store.
 
 Shards are planned on the driver from the sorted clip ids, so a shard's name depends only on what it holds.
-Each task writes its shard and then a small `.done.json` beside it; a rerun skips shards whose marker exists, so a
-crashed job resumes where it stopped and the final store holds every clip exactly once. The manifest is written
-last, by the driver, after every shard is done. The job is one MLflow run (the same one again when resumed).
+Each task writes its shard and then a small `.done.json` beside it; a rerun skips shards whose marker verifies
+(same decode settings and plan, the shard file as it was written: `markers`) and redoes the others, so a crashed
+job resumes where it stopped and the final store holds every clip exactly once, decoded one way. The manifest is
+written last, by the driver, after every shard is done. The job is one MLflow run (the same one again when resumed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sfp.framestore.schema import ERRORS_FILE, MANIFEST_FILE, SHARDS_DIR
 from sfp.raycluster import code_version
 from sfp_preprocess.clips import SourceClip, SourcePlan
 from sfp_preprocess.config import PreprocessConfig
+from sfp_preprocess.locate import SourceUnavailable
 from sfp_preprocess.shard import ShardContext, process_shard
 from sfp_preprocess.sources import plan_sources
 from sfp_preprocess.summary import PreprocessSummary, ShardResult, summarize
@@ -64,17 +66,32 @@ def source_description(config: PreprocessConfig, plan: SourcePlan) -> dict[str, 
     return source
 
 
-def _run_shards(context: ShardContext, shards: list[list[SourceClip]], cpus_per_task: float) -> Iterator[ShardResult]:
+def run_shard_task(context: ShardContext, clips_json: str) -> dict[str, str]:
+    """One Ray Data row: a shard's `ShardResult` as JSON, or, when a source stayed unreadable for the storage's
+    reasons, why (the shard has no marker then: a rerun does it again)."""
+    clips = [SourceClip.from_dict(item) for item in json.loads(clips_json)]
+    try:
+        return {"result": process_shard(context, clips).to_json(), "unavailable": ""}
+    except SourceUnavailable as error:
+        return {"result": "", "unavailable": str(error)}
+
+
+def _run_shards(context: ShardContext, shards: list[list[SourceClip]], cpus_per_task: float) -> Iterator[dict]:
     import ray
 
-    def run(row: dict) -> dict:
-        clips = [SourceClip.from_dict(item) for item in json.loads(row["clips"])]
-        return {"result": process_shard(context, clips).to_json()}
-
     items = [{"clips": json.dumps([clip.to_dict() for clip in shard])} for shard in shards]
-    dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(run, num_cpus=cpus_per_task)
-    for row in dataset.iter_rows():
-        yield ShardResult.from_json(row["result"])
+    dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(
+        lambda row: run_shard_task(context, row["clips"]), num_cpus=cpus_per_task
+    )
+    yield from dataset.iter_rows()
+
+
+class ErrorBudgetExceeded(SfpError):
+    """More clips failed than `error_budget` allows; the store is written all the same, `summary` describes it."""
+
+    def __init__(self, message: str, summary: PreprocessSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def _existing_store(config: PreprocessConfig, source: dict[str, Any]) -> PreprocessSummary | None:
@@ -104,7 +121,8 @@ def remove_interrupted_writes(store_uri: str) -> int:
 def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
     """Run the whole job (Ray must be initialised by the caller) and return its summary.
 
-    Raises SfpError after writing the store when the error share exceeds the budget.
+    Raises ErrorBudgetExceeded after writing the store when the error share exceeds the budget, and
+    SourceUnavailable before writing the manifest when a shard could not read a source (every other shard is done).
     """
     started = time.perf_counter()
     plan = plan_sources(config.dataset, limit=config.limit)
@@ -132,13 +150,23 @@ def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
         job_run = JobRun.start(config, source, rows=rows, shards=len(shards))
     try:
         results: list[ShardResult] = []
+        unavailable: list[str] = []
         failed = 0
         with tqdm(total=rows, desc="preprocess", unit="clip") as progress:
-            for result in _run_shards(context, shards, config.cpus_per_task):
+            for row in _run_shards(context, shards, config.cpus_per_task):
+                if row["unavailable"]:
+                    unavailable.append(row["unavailable"])
+                    continue
+                result = ShardResult.from_json(row["result"])
                 results.append(result)
                 failed += len(result.errors)
                 progress.update(len(result.records) + len(result.errors))
                 progress.set_postfix(errors=failed)
+        if unavailable:
+            raise SourceUnavailable(
+                f"{len(unavailable)} of {len(shards)} shards are not done: the storage did not deliver a source "
+                f"(not recorded as a clip error; rerun to retry, done shards are reused). First: {unavailable[0]}"
+            )
         manifest = finalize_store(
             store_uri,
             shards=[result.shard for result in results if result.shard is not None],
@@ -163,8 +191,9 @@ def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
         summary.run_id = job_run.run_id
         job_run.finish(config, summary, [record for result in results for record in result.records], over_budget)
     if over_budget:
-        raise SfpError(
+        raise ErrorBudgetExceeded(
             f"{manifest.errors} of {manifest.source_rows} clips failed ({share:.1%} > budget "
-            f"{config.error_budget:.1%}); see {storage.join_uri(store_uri, ERRORS_FILE)}"
+            f"{config.error_budget:.1%}); see {storage.join_uri(store_uri, ERRORS_FILE)}",
+            summary,
         )
     return summary

@@ -2,7 +2,9 @@
 
 A task holds one row group of frames at a time (a clip, or a segment of a long video), whatever the shard's or the
 dataset's size. A clip that fails becomes an `ErrorRecord` (stage locate | probe | decode) instead of failing the
-task; a long video that fails part-way keeps the segments written before the failure.
+task; a long video that fails part-way keeps the segments written before the failure. A source the storage cannot
+deliver (`locate.SourceUnavailable`) fails the task instead, before its marker: errors of the storage are never
+recorded as the video's. A rerun reuses the marker of a previous run only when it verifies (`markers`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass
 
 from sfp import storage
 from sfp.framestore import EncodedClip, ErrorRecord, SegmentRecord, ShardWriter, shard_name_for
-from sfp_preprocess.clips import SourceClip, expand_candidates
+from sfp_preprocess.clips import SourceClip
 from sfp_preprocess.config import DecodeConfig
 from sfp_preprocess.decode import DecodeParams, decode_rows
+from sfp_preprocess.locate import RetryPolicy, locate
+from sfp_preprocess.markers import MarkerKey, marker_uri, measure_shard, plan_sha256, reusable_result, write_marker
 from sfp_preprocess.probe import VideoInfo, probe_video
 from sfp_preprocess.sandbox import DecodeError
 from sfp_preprocess.summary import ShardResult, SourceStats
@@ -32,51 +36,12 @@ class ShardContext:
     class_ids: dict[str, int]
     decode: DecodeConfig
     clips_per_row_group: int = 1
-
-
-def marker_uri(store_uri: str, shard_path: str) -> str:
-    return storage.join_uri(store_uri, shard_path.replace(".parquet", ".done.json"))
+    source_retry: RetryPolicy = RetryPolicy()  # reads of a source that fail for the storage's reasons
 
 
 def _cpu_seconds() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _inside(path: str, root: str) -> bool:
-    real_root = os.path.realpath(root)
-    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
-
-
-def locate(clip: SourceClip, context: ShardContext, workdir: str) -> tuple[str, str, int]:
-    """Find the clip's video; return (source URI, local path to decode, size). S3 videos are downloaded first:
-    an mp4 whose index sits at the end cannot be decoded from a stream. A local file reached through a symbolic
-    link that leaves the video root is refused."""
-    candidates = expand_candidates(clip.candidates, context.video_extensions)
-    for candidate in candidates:
-        fs, location = storage.open_location(candidate)
-        try:
-            info = fs.info(location.path)
-        except FileNotFoundError:
-            continue
-        except Exception as error:
-            raise DecodeError("locate", f"cannot reach {candidate}: {str(error).splitlines()[0][:200]}") from None
-        if info.get("type") != "file":
-            continue
-        if not info.get("size"):
-            raise DecodeError("locate", f"{candidate} is empty")
-        if location.is_local:
-            if not _inside(location.path, storage.parse_uri(context.video_root).path):
-                raise DecodeError("locate", f"{candidate} leads outside the video root")
-            return candidate, location.path, int(info["size"])
-        local = os.path.join(workdir, os.path.basename(location.path))
-        try:
-            fs.get_file(location.path, local)
-        except Exception as error:
-            raise DecodeError("locate", f"cannot download {candidate}: {str(error).splitlines()[0][:200]}") from None
-        return candidate, local, int(info["size"])
-    tried = candidates[0] if len(candidates) == 1 else f"{candidates[0]} (+{len(candidates) - 1} more)"
-    raise DecodeError("locate", f"video not found: {tried}")
 
 
 def decode_params(decode: DecodeConfig) -> DecodeParams:
@@ -114,7 +79,9 @@ class VideoOpener:
         self.release()
         video = OpenedVideo(clip.candidates, clip.candidates[0])
         try:
-            video.source, video.local_path, size = locate(clip, self.context, self.workdir)
+            video.source, video.local_path, size = locate(
+                clip, self.context.video_root, self.context.video_extensions, self.workdir, self.context.source_retry
+            )
             self.result.bytes_in += size
             info = probe_video(video.local_path, timeout_sec=self.params.timeout_sec,
                                max_memory_mb=self.params.max_memory_mb)
@@ -181,16 +148,21 @@ def store_clip(clip: SourceClip, video: OpenedVideo, context: ShardContext, para
 
 
 def process_shard(context: ShardContext, clips: list[SourceClip]) -> ShardResult:
-    """Write one shard (unless its done marker says a previous run did), then its done marker."""
+    """Write one shard (unless a previous run's marker for it verifies, `markers.reusable_result`), then its done
+    marker. Raises `SourceUnavailable` (no marker written) when a source stays unreadable for the storage's reasons."""
     shard_path = shard_name_for(clip.clip_id for clip in clips)
     marker = marker_uri(context.store_uri, shard_path)
-    if storage.exists(marker):
-        result = ShardResult.from_json(storage.read_text(marker))
-        result.resumed, result.peak_rss_mb = True, 0.0
-        return result
+    key = MarkerKey(context.decode.model_dump(), plan_sha256(clips, context.class_ids))
+    reused, redone = reusable_result(context.store_uri, marker, key)
+    if reused is not None:
+        reused.resumed, reused.redone, reused.peak_rss_mb = True, "", 0.0
+        return reused
+    if redone:
+        storage.remove(marker)  # a marker always describes the shard file beside it
     cpu_start = _cpu_seconds()
-    result = ShardResult(shard=None, records=[], errors=[])
+    result = ShardResult(shard=None, records=[], errors=[], redone=redone)
     params = decode_params(context.decode)
+    shard_file = None
     with tempfile.TemporaryDirectory(prefix="sfp-decode-") as workdir:
         videos = VideoOpener(context, params, result, workdir)
         with ShardWriter(context.store_uri, shard_path, context.clips_per_row_group) as writer:
@@ -199,9 +171,10 @@ def process_shard(context: ShardContext, clips: list[SourceClip]) -> ShardResult
             videos.release()
             if writer.rows:
                 result.shard, result.records = writer.close()
+                shard_file = measure_shard(context.store_uri, shard_path)
             else:
                 writer.abort()
     result.cpu_seconds = _cpu_seconds() - cpu_start
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    storage.write_text(marker, result.to_json())
+    write_marker(marker, result, key, shard_file)
     return result

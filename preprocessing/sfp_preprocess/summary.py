@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Iterable
 
 from sfp.framestore import ClipRecord, ErrorRecord, Manifest, SegmentRecord, ShardInfo
 
@@ -33,6 +35,7 @@ class ShardResult:
     cpu_seconds: float = 0.0  # the task's own CPU time and its ffmpeg processes'
     peak_rss_mb: float = 0.0  # the worker process's peak resident memory when the task ended (0: resumed)
     resumed: bool = False
+    redone: str = ""  # why a previous run's marker for this shard was not reused ("": there was none)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -50,6 +53,7 @@ class ShardResult:
             cpu_seconds=data["cpu_seconds"],
             peak_rss_mb=data.get("peak_rss_mb", 0.0),
             resumed=data["resumed"],
+            redone=data.get("redone", ""),
         )
 
 
@@ -61,9 +65,10 @@ class PreprocessSummary:
     cpu_seconds: float
     bytes_in: int
     resumed_shards: int
-    errors_by_reason: dict[str, int] = field(default_factory=dict)
+    errors_by_reason: dict[str, int] = field(default_factory=dict)  # "stage: reason" -> rows, most first
     errors_by_stage: dict[str, int] = field(default_factory=dict)
     peak_worker_rss_mb: float = 0.0
+    redone_shards: dict[str, int] = field(default_factory=dict)  # why an earlier marker was not reused -> shards
     sources: list[SourceStats] = field(default_factory=list, repr=False)
     run_id: str | None = None  # the MLflow run, when tracking is on
 
@@ -103,11 +108,32 @@ class PreprocessSummary:
         ]
         if self.resumed_shards:
             lines.append(f"resumed: {self.resumed_shards} shards were already done")
-        for reason, count in sorted(self.errors_by_reason.items(), key=lambda item: -item[1]):
-            lines.append(f"  error x{count}: {reason}")
+        if self.redone_shards:
+            lines.append(f"redone: {sum(self.redone_shards.values())} shards done before could not be reused:")
+            lines.extend(f"  {count:>6}  {reason}" for reason, count in self.redone_shards.items())
+        if self.errors_by_reason:
+            lines.append(f"errors by reason (every row: sfp framestore errors {self.store_uri}):")
+            lines.append(f"  {'count':>6}  {'stage':<7} reason")
+            for key, count in self.errors_by_reason.items():
+                stage, _, reason = key.partition(": ")
+                lines.append(f"  {count:>6}  {stage:<7} {reason}")
         if self.run_id:
             lines.append(f"MLflow run: {self.run_id}")
         return lines
+
+
+_PATH = re.compile(r"(?:s3://|file:|/)[^\s,;()]+")
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?")
+
+
+def count_kinds(texts: Iterable[str]) -> dict[str, int]:
+    """How many of each kind of text, most first. Texts that differ only in paths and numbers are one kind, shown
+    as its first text with paths left out: "decode: truncated: 137 of 300 frames", "locate: video not found: …"."""
+    kinds: dict[str, list] = {}
+    for text in texts:
+        example = _PATH.sub("…", text)[:110]
+        kinds.setdefault(_NUMBER.sub("#", example), [0, example])[0] += 1
+    return {example: count for count, example in sorted(kinds.values(), key=lambda kind: (-kind[0], kind[1]))}
 
 
 def summarize(
@@ -121,8 +147,9 @@ def summarize(
         cpu_seconds=sum(result.cpu_seconds for result in results),
         bytes_in=sum(result.bytes_in for result in results),
         resumed_shards=sum(result.resumed for result in results),
-        errors_by_reason=dict(Counter(f"{error.stage}: {error.reason[:80]}" for error in errors)),
+        errors_by_reason=count_kinds(f"{error.stage}: {error.reason}" for error in errors),
         errors_by_stage=dict(Counter(error.stage for error in errors)),
         peak_worker_rss_mb=max((result.peak_rss_mb for result in results), default=0.0),
+        redone_shards=count_kinds(result.redone for result in results if result.redone),
         sources=[source for result in results for source in result.sources],
     )
