@@ -6,6 +6,11 @@ constant), and a window of `d` seconds has exactly `round(d * fps)` frames, fewe
 Rotation metadata is applied (portrait videos come out portrait), every pixel format becomes 8-bit full-range
 JPEG, and the short side is scaled to `short_side`. A long window is returned in rows of `frames_per_row` frames
 as it is decoded, so a movie is never held in memory at once.
+
+A damaged file (cut short by a failed download or copy) often still probes as whole: its index states the full
+duration, and ffmpeg decodes what is there without an error. A window that yields fewer than `TRUNCATED_BELOW` of
+the frames the stated duration promises is a DecodeError "truncated: 137 of 300 frames" (rows of a long window
+yielded before the end stay valid).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from sfp_preprocess.jpegs import JpegSplitter, jpeg_size, split_jpeg_stream
 from sfp_preprocess.probe import VideoInfo, probe_video
 from sfp_preprocess.sandbox import CONTAINER_DEMUXERS, DecodeError, safe_input, stream_output
 
-__all__ = ["CONTAINER_DEMUXERS", "DecodeError", "DecodeParams", "DecodedClip", "decode_clip", "decode_rows",
-           "split_jpeg_stream"]
+__all__ = ["CONTAINER_DEMUXERS", "TRUNCATED_BELOW", "DecodeError", "DecodeParams", "DecodedClip", "decode_clip",
+           "decode_rows", "split_jpeg_stream"]
+
+
+TRUNCATED_BELOW = 0.9  # share of the expected frames under which a source counts as truncated
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,9 @@ def decode_rows(
     finally:
         chunks.close()  # a consumer that stops early stops ffmpeg
     splitter.finish()
+    expected, decoded = info.frame_count(start_sec, end_sec, params.fps), emitted + len(pending)
+    if decoded and expected and decoded < TRUNCATED_BELOW * expected:
+        raise DecodeError("decode", f"truncated: {decoded} of {expected} frames")
     if pending:
         yield row(pending)
     elif emitted == 0:

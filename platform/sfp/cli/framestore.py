@@ -1,4 +1,4 @@
-"""`sfp framestore inspect|ls|preview`: look into a frame store without training on it."""
+"""`sfp framestore inspect|ls|preview|errors`: look into a frame store without training on it."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument("-o", "--output", required=True, help="output .jpg")
     preview.add_argument("--frames", type=int, default=16, help="frames on the sheet, evenly spaced")
     preview.set_defaults(handler=run_preview)
+    errors = commands.add_parser("errors", help="one line (or JSON object) per row that could not be stored")
+    errors.add_argument("uri")
+    errors.add_argument("--stage", help="only the errors of this stage (locate, probe or decode)")
+    errors.add_argument("--json", action="store_true")
+    errors.set_defaults(handler=run_errors)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -80,4 +85,21 @@ def run_preview(args: argparse.Namespace) -> int:
         sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = frame
     Image.fromarray(sheet).save(args.output, quality=90)
     print(f"{args.output}: {count} frames of {record.clip_id} ({record.label}), frames {indices.tolist()}")
+    return 0
+
+
+ERROR_FIELDS = ("clip_id", "stage", "reason", "source_path")
+
+
+def run_errors(args: argparse.Namespace) -> int:
+    """`_errors.parquet`'s rows: clip_id, stage, reason (and the source with --json), tab-separated."""
+    from sfp.framestore import FrameStore
+
+    rows = [{name: getattr(error, name) for name in ERROR_FIELDS} for error in FrameStore.open(args.uri).errors()
+            if args.stage is None or error.stage == args.stage]
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['clip_id']}\t{row['stage']}\t{row['reason']}")
     return 0

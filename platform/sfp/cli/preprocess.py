@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from sfp.config import load_config
     from sfp.raycluster import init_ray
     from sfp_preprocess.config import PreprocessConfig
-    from sfp_preprocess.job import run_preprocess
+    from sfp_preprocess.job import ErrorBudgetExceeded, run_preprocess
 
     flags = {
         "dataset.format": args.format,
@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a dataset YAML, or --manifest (or --video-root for --format folder) and --output")
     config = load_config(PreprocessConfig, path, overrides)
     init_ray(args.ray_address)
-    summary = run_preprocess(config)
+    try:
+        summary = run_preprocess(config)
+    except ErrorBudgetExceeded as error:  # the store is written: its summary and error table first, then the error
+        print("\n".join(error.summary.lines()))
+        raise
     print("\n".join(summary.lines()))
     return 0
