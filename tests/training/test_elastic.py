@@ -31,7 +31,7 @@ def test_elastic_recipe_fixes_the_micro_batch_and_derives_the_accumulation():
     assert recipe.scaling.elastic and list(recipe.scaling.world_sizes) == [1, 2, 3]
     assert recipe.micro_batch_size == 2  # sized for num_workers x grad_accumulation
     assert [recipe.grad_accumulation_at(workers) for workers in (1, 2, 3)] == [6, 3, 2]
-    config = deepspeed_config(recipe.engine, recipe.optim, recipe.micro_batch_size, "fp32", 6)
+    config = deepspeed_config(recipe.engine, recipe.optim, recipe.micro_batch_size, 6)
     assert (config["train_batch_size"], config["train_micro_batch_size_per_gpu"],
             config["gradient_accumulation_steps"]) == (12, 2, 6)
 
@@ -54,7 +54,7 @@ def test_elastic_recipe_fixes_the_micro_batch_and_derives_the_accumulation():
     ({"optim": {"batch_size": 8}, "scaling": {"num_workers": 4, "min_workers": 2}, "engine": {"zero_stage": 0}},
      r"optim.batch_size 8 cannot be split at 3 workers \(scaling.min_workers 2 to num_workers 4\): not divisible "
      r"by 3 x the micro batch 2$"),
-    ({"optim": {"batch_size": 8}, "scaling": {"num_workers": 2, "min_workers": 1}},
+    ({"optim": {"batch_size": 8}, "scaling": {"num_workers": 2, "min_workers": 1}, "engine": {"zero_stage": 1}},
      r"engine.zero_stage 1 with scaling.min_workers: elastic runs need zero_stage 0, since DeepSpeed cannot reload "
      r"ZeRO-partitioned optimiser state at another number of workers$"),
 ])

@@ -1,11 +1,19 @@
-"""DeepSpeed: the only module that imports it. Builds the engine that runs backward and the optimiser step.
+"""DeepSpeed: the only module that imports it. Builds the engine that runs backward and the optimiser step, and
+owns the numeric policy of a training step: precision, and the backend switches that make a GPU fast.
 
-On GPUs the engine runs bf16 with NCCL; on CPU it runs fp32 over gloo (the process group that Ray Train set up).
-The optimiser is the recipe's SGD, handed to DeepSpeed as a client optimiser; ZeRO shards its state from stage 1.
+Precision policy (README: "Precision"): the weights, the gradients, their all-reduce, the optimiser state and the
+BatchNorm statistics stay fp32; `bf16` runs the forward pass under `torch.autocast(bfloat16)`, so convolutions and
+matrix products take bf16 inputs (the GPU's tensor cores) while BatchNorm and the loss stay fp32. DeepSpeed's own
+bf16 mode (`deepspeed_bf16=True`) casts the whole module, BatchNorm statistics included, to bf16; it is kept only
+for `benchmarks/bench_precision.py`, which measures both.
+
+On GPUs the engine runs over NCCL; on CPU over gloo (the process group that Ray Train set up). The optimiser is the
+recipe's SGD, handed to DeepSpeed as a client optimiser; ZeRO shards its state from stage 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -21,10 +29,27 @@ def resolve_precision(engine: EngineConfig, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The forward pass's context: bf16 autocast for `bf16`, nothing for `fp32` (backward runs outside it)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def configure_backends(engine: EngineConfig) -> None:
+    """Process-wide switches: cuDNN's autotuner picks the fastest convolution algorithm for each input shape (the
+    shapes of a training run are fixed, so it tunes once); TF32 for what runs in fp32 on Ampere and later. Both only
+    affect CUDA kernels: on CPU they are set and change nothing."""
+    torch.backends.cudnn.benchmark = engine.cudnn_benchmark
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
 def deepspeed_config(
-    engine: EngineConfig, optim: OptimConfig, micro_batch_size: int, precision: str, grad_accumulation: int
+    engine: EngineConfig, optim: OptimConfig, micro_batch_size: int, grad_accumulation: int,
+    deepspeed_bf16: bool = False,
 ) -> dict[str, Any]:
-    """`grad_accumulation` is the one for the run's actual number of workers (elastic runs: not always the recipe's)."""
+    """`grad_accumulation` is the one for the run's actual number of workers (elastic runs: not always the recipe's).
+    The engine is fp32 (gradients accumulate and all-reduce in fp32) unless `deepspeed_bf16` (the measured
+    alternative, not the policy)."""
     return {
         "train_batch_size": optim.batch_size,
         "train_micro_batch_size_per_gpu": micro_batch_size,
@@ -32,7 +57,7 @@ def deepspeed_config(
         "gradient_clipping": engine.grad_clip,
         "zero_optimization": {"stage": engine.zero_stage},
         "zero_allow_untested_optimizer": True,  # the recipe's SGD with Nesterov momentum, or torch's AdamW
-        "bf16": {"enabled": precision == "bf16"},
+        "bf16": {"enabled": deepspeed_bf16},
         "fp16": {"enabled": False},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
@@ -56,18 +81,21 @@ def build_engine(
     micro_batch_size: int,
     device: torch.device,
     grad_accumulation: int | None = None,
+    deepspeed_bf16: bool = False,
 ):
     """Wrap `model` (already on `device`) with a DeepSpeed engine and the recipe's SGD.
 
     `grad_accumulation`: micro batches per optimiser step at the run's actual number of workers (default: the
-    recipe's, right at `num_workers`)."""
+    recipe's, right at `num_workers`). `deepspeed_bf16`: DeepSpeed's bf16 mode instead of the autocast policy
+    (inputs must then be cast to bf16 by the caller; see the module docstring)."""
     import deepspeed
 
     if device.type == "cpu":
         skip_shared_memory_allreduce(deepspeed)
+    configure_backends(engine)
     optimizer = build_optimizer(model, optim)
-    precision = resolve_precision(engine, device)
-    config = deepspeed_config(engine, optim, micro_batch_size, precision, grad_accumulation or engine.grad_accumulation)
+    config = deepspeed_config(engine, optim, micro_batch_size, grad_accumulation or engine.grad_accumulation,
+                              deepspeed_bf16)
     model_engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, config=config, dist_init_required=False
     )
