@@ -109,7 +109,9 @@ def log_params(run_id: str, params: Mapping[str, Any]) -> None:
         client.log_batch(run_id, params=fresh[start : start + 100])
 
 
-def log_metrics(run_id: str, metrics: Mapping[str, float], step: int) -> None:
+def log_metrics(run_id: str, metrics: Mapping[str, float], step: int, synchronous: bool = True) -> None:
+    """`synchronous=False`: queued for MLflow's logging thread, so the caller (a training step) never waits on the
+    store; `flush_async_logging` waits for the queue."""
     import time
 
     from mlflow.entities import Metric
@@ -117,7 +119,13 @@ def log_metrics(run_id: str, metrics: Mapping[str, float], step: int) -> None:
 
     now = int(time.time() * 1000)
     batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
-    MlflowClient().log_batch(run_id, metrics=batch)
+    MlflowClient().log_batch(run_id, metrics=batch, synchronous=synchronous)
+
+
+def flush_async_logging() -> None:
+    import mlflow
+
+    mlflow.flush_async_logging()
 
 
 def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:

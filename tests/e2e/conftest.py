@@ -157,7 +157,7 @@ def train_arguments(run: ClusterRun, tracking_uri: str) -> list[str]:
         f"checkpoint.storage_uri={run.checkpoints}", "checkpoint.keep=1",
         f"tracking.uri={tracking_uri}", f"tracking.experiment={run.experiment}",
         f"registry.model_name={run.model_name}", f"registry.alias={run.alias}",
-        "val_every_n_epochs=1",
+        "val_every_n_epochs=1", "log_every_n_steps=1",
     ]  # fmt: skip
 
 

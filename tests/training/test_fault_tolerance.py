@@ -58,6 +58,7 @@ def recipe(tmp_path: Path, framestore: str, name: str, epochs: int, cpus_per_wor
         "scaling": {"num_workers": 2, "min_workers": 1, "cpus_per_worker": cpus_per_worker, "max_failures": 2},
         "checkpoint": {"storage_uri": str(tmp_path / "runs"), "keep": 5},
         "tracking": {"local_dir": str(tmp_path / "mlflow")},
+        "log_every_n_steps": 1,
     })
 
 

@@ -16,45 +16,80 @@ run also hands over its initial weights (an object ref of the transferred state 
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 
 from sfp import tracking
 from sfp_train import checkpoints, engine as engines
+from sfp_train.data.feed import device_batches
 from sfp_train.models.config import build_model
 from sfp_train.schedule import learning_rate
 from sfp_train.tasks import ClassificationTask, all_reduce
 
 
-def train_epoch(model_engine, shard, recipe, task, epoch: int, steps_per_epoch: int, device, run_id) -> dict:
-    """One epoch of SGD; returns the epoch's train metrics (summed over workers)."""
+class IntervalLogger:
+    """Rank 0's `train/loss` and `train/lr`: the micro batches' losses are summed on the device and read once every
+    `every` optimiser steps (the loop's one host synchronisation), and MLflow logs them on its own thread."""
+
+    def __init__(self, run_id: str, every: int) -> None:
+        self.run_id, self.every = run_id, every
+        self.loss_sum: torch.Tensor | None = None
+        self.micro_batches = 0
+
+    def micro_batch(self, loss: torch.Tensor) -> None:
+        self.loss_sum = loss.detach() if self.loss_sum is None else self.loss_sum + loss.detach()
+        self.micro_batches += 1
+
+    def optimizer_step(self, global_step: int, lr: float) -> None:
+        if global_step % self.every or self.loss_sum is None:
+            return
+        mean_loss = float(self.loss_sum) / self.micro_batches
+        tracking.log_metrics(self.run_id, {"train/loss": mean_loss, "train/lr": lr}, step=global_step,
+                             synchronous=False)
+        self.loss_sum, self.micro_batches = None, 0
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timing only: CUDA kernels run behind the host)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int, steps_per_epoch: int, device,
+                precision: str, logger: IntervalLogger | None) -> dict:
+    """One epoch of SGD on `batches` (already on the device); returns the epoch's train metrics (summed over
+    workers). Nothing here waits for the device except the logger's interval and the sums at the end."""
     import ray.train
 
     model_engine.train()
     accumulation = model_engine.gradient_accumulation_steps()  # for this run's number of workers
     micro_steps = steps_per_epoch * accumulation
-    sums: dict[str, float] = {}
+    sums: dict[str, Any] = {}
     clips = data_wait = 0.0
     started = time.perf_counter()
-    batches = iter(shard.iter_torch_batches(batch_size=recipe.micro_batch_size, drop_last=True))
     for micro_step in range(micro_steps):
         waited = time.perf_counter()
         batch = next(batches)
         data_wait += time.perf_counter() - waited
         lr = learning_rate(recipe.optim, epoch + (micro_step // accumulation) / steps_per_epoch)
         engines.set_learning_rate(model_engine, lr)
-        loss, stats = task.train_step(model_engine, batch, device)
+        with engines.autocast(precision, device):
+            loss, stats = task.train_step(model_engine, batch, device)
         model_engine.backward(loss)
         model_engine.step()
-        sums = {key: sums.get(key, 0.0) + value for key, value in stats.items()}
+        sums = {key: sums[key] + value if key in sums else value for key, value in stats.items()}
         clips += len(batch["pathway_0"])
-        if run_id and (micro_step + 1) % accumulation == 0:
-            tracking.log_metrics(run_id, {"train/loss": loss.item(), "train/lr": lr}, step=model_engine.global_steps)
+        if logger:
+            logger.micro_batch(loss)
+            if (micro_step + 1) % accumulation == 0:
+                logger.optimizer_step(model_engine.global_steps, lr)
+    synchronize(device)
     elapsed = time.perf_counter() - started
     keys = sorted(sums)
     reduced = all_reduce([sums[key] for key in keys] + [clips, data_wait, elapsed], device)
@@ -65,6 +100,16 @@ def train_epoch(model_engine, shard, recipe, task, epoch: int, steps_per_epoch: 
         "train/clips_per_s": clips / (elapsed / workers),
         "train/data_wait_share": data_wait / elapsed,
     }
+
+
+def epoch_batches(shard, batch_size: int, device: torch.device, feed: str) -> Iterator[dict]:
+    """The epoch's training batches on the device. `feed="synthetic"` repeats the first batch, already on the
+    device, for the whole epoch: the same loop with no input pipeline, the model-only ceiling `make bench-train`
+    compares the real feed against."""
+    batches = iter(device_batches(shard, batch_size, device, drop_last=True))
+    if feed == "synthetic":
+        return itertools.repeat(next(batches))
+    return batches
 
 
 def broadcast_buffers(module: torch.nn.Module) -> None:
@@ -119,8 +164,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     run_id = loop_config["mlflow_run_id"] if rank == 0 else None
     if run_id:
         tracking.use_tracking_uri(loop_config["tracking_uri"])
+    logger = IntervalLogger(run_id, recipe.log_every_n_steps) if run_id else None
     torch.manual_seed(recipe.seed)  # the same initial weights on every worker
     device = ray.train.torch.get_device()
+    precision = engines.resolve_precision(recipe.engine, device)
 
     model = build_model(recipe.model, num_classes=task.num_outputs)
     if loop_config.get("initial_weights") is not None:  # fine-tuning: the transferred backbone and a new head
@@ -135,13 +182,16 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     )
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
+    feed = loop_config.get("feed", "dataset")
 
     for epoch in range(state.epoch, recipe.optim.epochs):
-        metrics = train_epoch(model_engine, train_shard, recipe, task, epoch, steps_per_epoch, device, run_id)
+        batches = epoch_batches(train_shard, recipe.micro_batch_size, device, feed)
+        metrics = train_epoch(model_engine, batches, recipe, task, epoch, steps_per_epoch, device, precision, logger)
         last_epoch = epoch + 1 == recipe.optim.epochs
         if (epoch + 1) % recipe.val_every_n_epochs == 0 or last_epoch:
             broadcast_buffers(model_engine.module)
-            metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
+            with engines.autocast(precision, device):
+                metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
         metrics["epoch"] = epoch + 1
         metrics["train/world_size"] = world_size
         if run_id:
@@ -152,3 +202,5 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             save_checkpoint(model_engine, recipe, classes, state, {**metrics, "global_step": state.global_step})
         else:
             ray.train.report({**metrics, "global_step": state.global_step})
+    if run_id:
+        tracking.flush_async_logging()

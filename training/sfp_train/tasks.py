@@ -3,7 +3,8 @@
 The per-worker loop (`loop.py`) is the same for every task; it asks the task object it is handed for
 - `recipe(data)`: the validated recipe;
 - `num_outputs`: the head's width;
-- `train_step(model_engine, batch, device)`: the loss of one micro-batch and the statistics to sum over the epoch;
+- `train_step(model_engine, batch, device)`: the loss of one micro-batch and the statistics to sum over the epoch
+  (tensors on the device: summing them needs no host synchronisation);
 - `train_metrics(sums)`: the epoch's train metrics from the sums over all workers;
 - `validate(model_engine, shard, batch_size, device)`: the val metrics (the same on every rank).
 
@@ -21,6 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from sfp_train.data.feed import device_batches
 from sfp_train.metrics import topk_correct
 
 
@@ -28,8 +30,9 @@ def pathway_batch(batch: dict[str, Any], device: torch.device) -> list[torch.Ten
     return [batch[key].to(device, non_blocking=True) for key in sorted(batch) if key.startswith("pathway_")]
 
 
-def all_reduce(values: list[float], device: torch.device) -> list[float]:
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+def all_reduce(values: list[float | torch.Tensor], device: torch.device) -> list[float]:
+    """Sum `values` (numbers, or 0-d tensors on the device) over workers: one collective, one host sync."""
+    tensor = torch.stack([torch.as_tensor(value, device=device).to(torch.float64) for value in values])
     dist.all_reduce(tensor)
     return tensor.tolist()
 
@@ -47,12 +50,12 @@ class ClassificationTask:
 
         return TrainRecipe.model_validate(data)
 
-    def train_step(self, model_engine, batch, device) -> tuple[torch.Tensor, dict[str, float]]:
-        labels = batch["label"].to(device)
-        logits = model_engine(pathway_batch(batch, device))
-        loss = F.cross_entropy(logits.float(), labels)
+    def train_step(self, model_engine, batch, device) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
+        labels = batch["label"].to(device, non_blocking=True)
+        logits = model_engine(pathway_batch(batch, device)).float()  # the loss in fp32, whatever the forward ran in
+        loss = F.cross_entropy(logits, labels)
         top1, top5 = topk_correct(logits.detach(), labels)
-        return loss, {"loss": loss.item() * len(labels), "correct1": top1, "correct5": top5, "seen": len(labels)}
+        return loss, {"loss": loss.detach() * len(labels), "correct1": top1, "correct5": top5, "seen": len(labels)}
 
     def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
         seen = max(sums["seen"], 1.0)
@@ -63,14 +66,15 @@ class ClassificationTask:
     def validate(self, model_engine, shard, batch_size: int, device) -> dict[str, float]:
         """Single-view validation (centre window, centre crop) on this worker's shard, summed over workers."""
         model_engine.eval()
-        loss_sum = correct1 = correct5 = seen = 0.0
-        for batch in shard.iter_torch_batches(batch_size=batch_size):
-            labels = batch["label"].to(device)
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct1, correct5: no per-batch sync
+        seen = 0
+        for batch in device_batches(shard, batch_size, device):
+            labels = batch["label"].to(device, non_blocking=True)
             logits = model_engine(pathway_batch(batch, device)).float()
-            top1, top5 = topk_correct(logits, labels)
-            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-            correct1, correct5, seen = correct1 + top1, correct5 + top5, seen + len(labels)
-        loss_sum, correct1, correct5, seen = all_reduce([loss_sum, correct1, correct5, seen], device)
+            loss = F.cross_entropy(logits, labels, reduction="sum")
+            sums += torch.cat([loss.view(1), topk_correct(logits, labels)]).to(torch.float64)
+            seen += len(labels)
+        loss_sum, correct1, correct5, seen = all_reduce([*sums, seen], device)
         seen = max(seen, 1.0)
         return {"val/loss": loss_sum / seen, "val/top1": correct1 / seen, "val/top5": correct5 / seen}
 
@@ -93,13 +97,13 @@ class DetectionTask:
 
         return AvaRecipe.model_validate(data)
 
-    def train_step(self, model_engine, batch, device) -> tuple[torch.Tensor, dict[str, float]]:
+    def train_step(self, model_engine, batch, device) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         from sfp_train.ava.data import flatten_boxes
 
         rois, labels, _ = flatten_boxes(batch, device)
         logits = model_engine(pathway_batch(batch, device), rois).float()
         loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="sum") / max(labels.numel(), 1)
-        return loss, {"loss": loss.item() * len(labels), "seen": len(labels)}
+        return loss, {"loss": loss.detach() * len(labels), "seen": len(labels)}
 
     def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
         return {"train/epoch_loss": sums["loss"] / max(sums["seen"], 1.0), "train/boxes": sums["seen"]}
@@ -108,7 +112,7 @@ class DetectionTask:
     def validate(self, model_engine, shard, batch_size: int, device) -> dict[str, float]:
         """Scores of every val box on every worker, gathered; frame mAP@0.5 against the ground truth."""
         model_engine.eval()
-        found = predict_boxes(model_engine, shard.iter_torch_batches(batch_size=batch_size), device)
+        found = predict_boxes(model_engine, device_batches(shard, batch_size, device), device)
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, found)
         merged = {key: value for part in gathered for key, value in part.items()}

@@ -89,11 +89,12 @@ def log_recipe(run_id: str, recipe: RecipeBase) -> None:
 
 
 def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, run_id: str, task=None,
-        initial_weights=None) -> TrainingResult:
+        initial_weights=None, feed: str = "dataset") -> TrainingResult:
     """Run `train_loop_per_worker` on Ray Train's TorchTrainer with `datasets` ("train", "val") for `recipe`.
 
     `task` (default: classification over `classes`) is what the loop learns; `initial_weights` (an object ref of a
-    state dict) replaces the model's initialisation, as fine-tuning needs."""
+    state dict) replaces the model's initialisation, as fine-tuning needs. `feed="synthetic"` trains every epoch on
+    its first batch, kept on the device (`make bench-train`'s model-only ceiling)."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -111,6 +112,7 @@ def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, r
             "tracking_uri": tracking.resolve_tracking_uri(recipe.tracking),
             "task": task,
             "initial_weights": initial_weights,
+            "feed": feed,
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=_num_workers(recipe),

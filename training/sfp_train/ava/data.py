@@ -213,12 +213,14 @@ def keyframe_dataset(store: FrameStore, table: list[Keyframe], data: AvaDataConf
 
 def flatten_boxes(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
     """Padded per-clip boxes -> the RoI head's `[K, 5]` `(batch_index, x1, y1, x2, y2)`, their `[K, A]` labels and
-    `(row_index, box position)` of each."""
-    counts = [int(n) for n in batch["box_count"]]
-    rois, labels, where = [], [], []
-    for position, count in enumerate(counts):
-        boxes = torch.as_tensor(batch["boxes"][position][:count], dtype=torch.float32)
-        rois.append(torch.cat([torch.full((count, 1), float(position)), boxes], dim=1))
-        labels.append(torch.as_tensor(batch["labels"][position][:count], dtype=torch.float32))
-        where.extend((int(batch["row_index"][position]), slot) for slot in range(count))
-    return torch.cat(rois).to(device), torch.cat(labels).to(device), where
+    `(row_index, box position)` of each, in batch then slot order. Vectorised on `device`: the number of boxes is
+    the one value that must reach the host."""
+    boxes = torch.as_tensor(batch["boxes"]).to(device, torch.float32)  # [B, M, 4]
+    counts = torch.as_tensor(batch["box_count"]).to(device)
+    present = torch.arange(boxes.shape[1], device=device).view(1, -1) < counts.view(-1, 1)  # [B, M]
+    batch_index = torch.arange(boxes.shape[0], device=device, dtype=torch.float32).view(-1, 1).expand_as(present)
+    rois = torch.cat([batch_index[present].unsqueeze(1), boxes[present]], dim=1)
+    labels = torch.as_tensor(batch["labels"]).to(device, torch.float32)[present]
+    rows = torch.as_tensor(batch["row_index"]).tolist()
+    where = [(int(row), slot) for row, count in zip(rows, counts.tolist()) for slot in range(int(count))]
+    return rois, labels, where
