@@ -323,7 +323,8 @@ def copy_store(store: FrameStore, uri: str, schema_version: int) -> FrameStore:
             for record in records:
                 fields = {name: getattr(record, name) for name in EncodedClip.__dataclass_fields__
                           if name not in ("frames", "timestamps")}
-                writer.add(EncodedClip(**fields, frames=store.read_jpegs(record), timestamps=store.read_timestamps(record)))
+                frames, timestamps = store.read_jpegs(record), store.read_timestamps(record)
+                writer.add(EncodedClip(**fields, frames=frames, timestamps=timestamps))
             results.append(writer.close())
     records = [record for _, rows in results for record in rows]
     finalize_store(uri, shards=[info for info, _ in results], records=records, errors=[],

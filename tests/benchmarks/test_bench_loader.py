@@ -82,8 +82,9 @@ def test_the_benchmark_prints_both_ratios_and_the_s3_read_costs(bench_loader, be
         line = rf"^ratio frame store / {other}: \d+\.\d+ CPU time .*, \d+\.\d+ wall; target >= {target}: (met|NOT met)$"
         assert re.search(line, out, re.MULTILINE), out
     # bytes and requests per clip of the real clip's windows, read from S3 through the counting proxy
-    rows = {(layout, shard): (float(ratio), float(worst), int(requests)) for layout, shard, ratio, worst, requests in
-            re.findall(r"^\s+(v[12])\s+(first read|open)\s+[\d.]+\s+([\d.]+) \(\s*([\d.]+)\)\s+(\d+)\s", out, re.MULTILINE)}
+    table = re.findall(r"^\s+(v[12])\s+(first read|open)\s+[\d.]+\s+([\d.]+) \(\s*([\d.]+)\)\s+(\d+)\s", out, re.MULTILINE)
+    rows = {(layout, shard): (float(ratio), float(worst), int(requests))
+            for layout, shard, ratio, worst, requests in table}
     assert len(rows) == 4, out
     assert rows["v2", "first read"][1] <= 2 and rows["v2", "first read"][2] <= 3  # HEAD, footer, the window
     assert rows["v2", "open"][1] <= 2 and rows["v2", "open"][2] == 1

@@ -46,7 +46,8 @@ class OpenShard:
 
     def read_timestamps(self, row_group: int, row_in_group: int) -> list[float]:
         if self.version == 1:
-            return self.parquet.read_row_group(row_group, columns=["timestamps"]).column("timestamps")[row_in_group].as_py()
+            column = self.parquet.read_row_group(row_group, columns=["timestamps"]).column("timestamps")
+            return column[row_in_group].as_py()
         return self._read_rows(row_group, self._frame_indices(row_group, row_in_group, None), "timestamp")
 
     def _frame_indices(self, row_group: int, row_in_group: int, frame_indices: Sequence[int] | None) -> list[int]:
