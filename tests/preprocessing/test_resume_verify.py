@@ -143,3 +143,26 @@ def test_truncated_shard_and_other_settings_over_an_unfinished_store(tmp_path, f
         assert opened.read_frames(record, [0, FRAMES - 1]).shape == (2, 96, record.width, 3)
     assert sorted(path.name for path in (store / "shards").glob("*.parquet")) == sorted(
         Path(shard_name_for(clip.clip_id for clip in shard)).name for shard in shards)
+
+
+@pytest.mark.slow
+def test_on_s3_a_shard_object_is_checked_by_its_etag(s3_env, tmp_path, fixtures_dir):
+    """An object rewritten with other bytes of the same size and a valid footer is caught by the ETag of the HEAD
+    that reads its size."""
+    names = make_videos(tmp_path / "videos", fixtures_dir, 1)
+    clips = [SourceClip("a", "a", "train", (str(tmp_path / "videos" / names[0]),), None, None)]
+    shard = ShardContext(store_uri="s3://sfp-test/resume-etag/store", video_root=str(tmp_path / "videos"),
+                         video_extensions=[".mp4"], class_ids={"a": 0}, decode=DecodeConfig(short_side=64))
+    first = process_shard(shard, clips)
+    marker = json.loads(s3_env.client().get_object(
+        Bucket="sfp-test", Key=f"resume-etag/store/{first.shard.path[:-len('.parquet')]}.done.json")["Body"].read())
+    assert marker["shard_file"]["checksum"].startswith("etag:")
+    assert process_shard(shard, clips).resumed
+
+    key = f"resume-etag/store/{first.shard.path}"
+    data = s3_env.client().get_object(Bucket="sfp-test", Key=key)["Body"].read()
+    body = data[:4] + bytes([data[4] ^ 1]) + data[5:]  # one bit of the first page: same size, same footer
+    s3_env.client().put_object(Bucket="sfp-test", Key=key, Body=body)
+    again = process_shard(shard, clips)
+    assert not again.resumed and again.redone.startswith("its shard object's etag:")
+    assert s3_env.client().get_object(Bucket="sfp-test", Key=key)["Body"].read() == data
