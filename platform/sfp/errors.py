@@ -15,3 +15,7 @@ class StorageError(SfpError):
 
 class FrameStoreError(SfpError):
     """A frame store that is missing, half-written or of an unsupported schema version."""
+
+
+class ModelError(SfpError):
+    """A model URI that names no registered model, version, alias or run, or a model that cannot be used."""

@@ -23,9 +23,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sfp import tracking
+    from sfp import storage, tracking
+    from sfp.cli.common import load_model
+    from sfp.cli.readable import check_shards, readable
     from sfp.config import apply_overrides, read_yaml, validate
+    from sfp.errors import ConfigError, ModelError, StorageError
     from sfp.framestore import FrameStore
+    from sfp.framestore.schema import INDEX_FILE
+
+    if args.confusion and not Path(args.confusion).absolute().parent.is_dir():
+        raise StorageError(f"no such folder for the confusion picture ({Path(args.confusion).absolute().parent})")
+    store = FrameStore.open(args.framestore)
+    with readable(storage.join_uri(store.uri, INDEX_FILE)):
+        records = store.clips(args.split)
+    if not records:
+        raise ConfigError(f"no clips in split {args.split!r} (splits: {store.manifest.splits}) ({store.uri})")
+    check_shards(store, {record.shard for record in records})  # here, not inside a Ray task
+
     from sfp.raycluster import init_ray
     from sfp_train.data.config import DataConfig
     from sfp_train.evaluate import evaluate, plot_confusion
@@ -33,19 +47,23 @@ def run(args: argparse.Namespace) -> int:
     from sfp_train.serving import ClipClassifier
     from sfp_train.workflow import classifier_from_checkpoint
 
-    store = FrameStore.open(args.framestore)
     if args.model.startswith(("models:/", "runs:/")):
-        tracking.configure(tracking.TrackingConfig())
-        classifier: ClipClassifier = tracking.load_model(args.model)
+        classifier: ClipClassifier = load_model(args.model, tracking.configure(tracking.TrackingConfig()))
+        if not isinstance(classifier, ClipClassifier):
+            raise ConfigError(f"{args.model}: not a clip classifier ({type(classifier).__name__}); "
+                              "evaluate an action detector with `sfp ava-eval`")
         data_fields = {"crop_size": classifier.crop_size, "train_short_side": [classifier.crop_size] * 2,
                        "test_short_side": classifier.crop_size, "test_crop_size": classifier.crop_size,
                        "sampling_rate": classifier.sampling_rate, "mean": list(classifier.mean), "std": list(classifier.std)}
     else:
         from sfp_train.checkpoints import STATE_FILE
-        from sfp import storage
         import json
 
-        state = json.loads(storage.read_text(storage.join_uri(args.model, STATE_FILE)))
+        try:
+            state = json.loads(storage.read_text(storage.join_uri(args.model, STATE_FILE)))
+        except StorageError as error:
+            raise ModelError(f"neither models:/, runs:/ nor a training checkpoint folder ({STATE_FILE}: {error})") \
+                from None
         recipe = TrainRecipe.model_validate(state["recipe"])
         classifier = classifier_from_checkpoint(args.model, recipe)
         data_fields = recipe.data.model_dump(mode="json")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from sfp.cli.common import print_json
+from sfp.cli.common import PositionalDashParser, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("framestore", help="inspect a frame store")
-    commands = parser.add_subparsers(dest="framestore_command", required=True, metavar="SUBCOMMAND")
+    # clip ids may begin with '-' (YouTube ids do): positionals are whatever is not exactly one of the options
+    commands = parser.add_subparsers(dest="framestore_command", required=True, metavar="SUBCOMMAND",
+                                     parser_class=PositionalDashParser)
     inspect = commands.add_parser("inspect", help="the manifest summary (reads only _manifest.json)")
     inspect.add_argument("uri")
     inspect.add_argument("--json", action="store_true")
@@ -50,10 +52,16 @@ CLIP_FIELDS = ("clip_id", "source_path", "label", "split", "num_frames", "fps", 
 
 
 def run_ls(args: argparse.Namespace) -> int:
+    from sfp import storage
+    from sfp.cli.readable import readable
     from sfp.framestore import FrameStore
+    from sfp.framestore.schema import INDEX_FILE
 
+    store = FrameStore.open(args.uri)
+    with readable(storage.join_uri(store.uri, INDEX_FILE)):
+        records = store.clips(args.split)
     rows = []
-    for record in FrameStore.open(args.uri).clips(args.split):
+    for record in records:
         row = {name: getattr(record, name) for name in CLIP_FIELDS}
         row["path"] = row.pop("source_path")
         rows.append(row)
@@ -66,16 +74,29 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     import numpy as np
     from PIL import Image
 
+    from sfp import storage
+    from sfp.cli.readable import readable
+    from sfp.errors import ConfigError, StorageError
     from sfp.framestore import FrameStore
+    from sfp.framestore.schema import INDEX_FILE
 
+    folder = Path(args.output).absolute().parent
+    if not folder.is_dir():
+        raise StorageError(f"no such folder for the contact sheet ({folder})")
+    if Path(args.output).suffix.lower() not in Image.registered_extensions():
+        raise ConfigError(f"the contact sheet needs a picture's file name, such as sheet.jpg ({args.output})")
     store = FrameStore.open(args.uri)
-    record = store.record(args.clip_id)
+    with readable(storage.join_uri(store.uri, INDEX_FILE)):
+        record = store.record(args.clip_id)
     count = max(1, min(args.frames, record.num_frames))
     indices = np.linspace(0, record.num_frames - 1, count).round().astype(int)
-    frames = store.read_frames(record, indices)
+    with readable(storage.join_uri(store.uri, record.shard)):
+        frames = store.read_frames(record, indices)
     columns = int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / columns))
     height, width = frames.shape[1:3]

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from sfp.errors import SfpError
 
+PACKAGE = "slowfast-platform"
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a tool that a closed pipe stopped (`yes | head -1`)
+
 COMMAND_MODULES = (
+    "sfp.cli.config",
     "sfp.cli.datasets",
     "sfp.cli.preprocess",
     "sfp.cli.framestore",
@@ -33,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sfp", description="SlowFast platform: preprocess videos, train and evaluate SlowFast models."
     )
+    parser.add_argument("--version", action="version", version=f"sfp {package_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:
@@ -45,18 +51,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:  # run from a source tree (a Ray job's working directory) without installing
+        return f"(source tree, {PACKAGE} not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit
     except SfpError as error:
         print(f"sfp: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `sfp framestore ls URI | head`: the reader has what it wanted; stop quietly as other Unix tools do
+        _discard_stdout()
+        return SIGPIPE_EXIT
     except KeyboardInterrupt:
         print("sfp: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still buffered fails no more."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file descriptor (captured in-process): nothing is flushed to a pipe
+        pass
 
 
 if __name__ == "__main__":

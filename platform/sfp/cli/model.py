@@ -1,4 +1,5 @@
-"""`sfp model summary` (parameters and GMACs of a recipe's model) and `sfp model import` (foreign weights)."""
+"""`sfp model summary` (parameters and GMACs of a recipe's model), `sfp model import` (foreign weights) and
+`sfp model list` (what the MLflow registry holds)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imports.add_argument("--arch", choices=PYTORCHVIDEO_ARCHS, required=True)
     imports.add_argument("-o", "--output", type=Path, required=True, help="checkpoint file to write")
     imports.set_defaults(handler=run_import)
+
+    listing = commands.add_parser("list", help="registered models with their versions and aliases (MLflow registry)")
+    listing.add_argument("--tracking-uri", default=None,
+                         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store .sfp/mlflow)")
+    listing.add_argument("--json", action="store_true", help="one JSON list of models, each with its versions")
+    listing.set_defaults(handler=run_list)
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -77,4 +84,66 @@ def run_import(args: argparse.Namespace) -> int:
 
     path, config, num_classes = import_pytorchvideo_file(args.state_dict, args.arch, args.output)
     print(f"wrote {path}: {args.arch} ({config.arch} R{config.depth}, {config.task}, {num_classes} classes)")
+    return 0
+
+
+def registered_models(client) -> list[dict]:
+    """Every registered model of the registry `client` talks to, by name: its aliases and versions (oldest first)."""
+    from datetime import datetime, timezone
+
+    def pages(search, **options):
+        token = None
+        while True:
+            page = search(page_token=token, **options)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    models = {model.name: {"name": model.name, "aliases": dict(model.aliases), "versions": []}
+              for model in pages(client.search_registered_models, max_results=100)}
+    for version in pages(client.search_model_versions, max_results=1000):
+        entry = models.setdefault(version.name, {"name": version.name, "aliases": {}, "versions": []})
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, timezone.utc)
+        entry["versions"].append({"version": int(version.version), "created": created.isoformat(timespec="seconds"),
+                                  "run_id": version.run_id, "status": version.status})
+    for entry in models.values():
+        entry["versions"].sort(key=lambda version: version["version"])
+        for version in entry["versions"]:
+            version["aliases"] = sorted(alias for alias, number in entry["aliases"].items()
+                                        if int(number) == version["version"])
+    return [models[name] for name in sorted(models)]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from sfp import tracking
+    from sfp.errors import StorageError
+
+    uri = tracking.resolve_tracking_uri(tracking.TrackingConfig(uri=args.tracking_uri))
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        models = []  # a store that was never written holds no models (and a listing does not create one)
+    else:
+        try:
+            models = registered_models(MlflowClient(tracking_uri=uri, registry_uri=uri))
+        except MlflowException as error:
+            reason = (str(error.message).strip().splitlines() or ["no answer"])[0]
+            raise StorageError(f"cannot read the model registry: {reason} ({uri})") from None
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    if not models:
+        print(f"no registered models in {uri}")
+        return 0
+    rows = [("model", "version", "aliases", "created (UTC)", "run")]
+    for model in models:
+        rows += [(model["name"], str(version["version"]), ",".join(version["aliases"]) or "-",
+                  version["created"][:16].replace("T", " "), version["run_id"] or "-") for version in model["versions"]]
+        if not model["versions"]:
+            rows.append((model["name"], "-", "-", "-", "-"))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
     return 0

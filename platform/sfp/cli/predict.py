@@ -32,16 +32,24 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sfp import tracking
-    from sfp.errors import ConfigError
-    from sfp_preprocess.decode import DecodeParams, decode_clip
+    from sfp.cli.common import load_model
+    from sfp.errors import ConfigError, StorageError
+    from sfp_preprocess.decode import DecodeError, DecodeParams
+    from sfp_preprocess.probe import probe_video
     from sfp_train.predict import classify_video, decoded_frames, detect_actions
     from sfp_train.serving import ClipClassifier, ClipDetector
 
     if not Path(args.video).is_file():
         raise ConfigError(f"{args.video}: no such video file")
+    if args.output and not Path(args.output).absolute().parent.is_dir():
+        raise StorageError(f"no such folder for the output ({Path(args.output).absolute().parent})")
+    limits = DecodeParams()
+    try:  # before the model is loaded: a file that is no video fails in a second, with one line
+        info = probe_video(args.video, timeout_sec=limits.timeout_sec, max_memory_mb=limits.max_memory_mb)
+    except DecodeError as error:
+        raise ConfigError(f"not a video ffmpeg can read: {_reason(error)} ({args.video})") from None
     config = tracking.TrackingConfig(**({"local_dir": args.tracking_dir} if args.tracking_dir else {}))
-    tracking.configure(config)
-    model = tracking.load_model(args.model)
+    model = load_model(args.model, tracking.configure(config))
     if isinstance(model, ClipDetector):
         from sfp_train.ava.annotations import read_person_boxes, write_detections
 
@@ -53,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.boxes}: no box with score >= {args.box_score}")
         margin = model.clip_frames * model.sampling_rate / args.fps
         start = max(0.0, min(keyframes) - margin)
-        clip = decode_clip(args.video, DecodeParams(fps=args.fps, short_side=model.short_side), start,
-                           max(keyframes) + margin)
+        clip = _decode(args.video, DecodeParams(fps=args.fps, short_side=model.short_side), info, start,
+                       max(keyframes) + margin)
         detections = detect_actions(model, decoded_frames(clip.frames), args.fps, clip.start_sec, boxes)
         write_detections(args.output or "/dev/stdout", detections)
         if args.output:
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not isinstance(model, ClipClassifier):
         raise ConfigError(f"{args.model}: not a SlowFast platform model ({type(model).__name__})")
-    clip = decode_clip(args.video, DecodeParams(fps=args.fps, short_side=model.crop_size))
+    clip = _decode(args.video, DecodeParams(fps=args.fps, short_side=model.crop_size), info)
     windows = classify_video(model, decoded_frames(clip.frames), args.fps, clip.start_sec, top_k=args.top_k)
     output = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
@@ -75,3 +83,19 @@ def run(args: argparse.Namespace) -> int:
         if args.output:
             output.close()
     return 0
+
+
+def _decode(video: str, params, info, start_sec: float | None = None, end_sec: float | None = None):
+    """`decode_clip` of the probed video, or one line saying why it cannot be decoded."""
+    from sfp.errors import ConfigError
+    from sfp_preprocess.decode import DecodeError, decode_clip
+
+    try:
+        return decode_clip(video, params, start_sec, end_sec, info=info)
+    except DecodeError as error:
+        raise ConfigError(f"cannot decode the video: {_reason(error)} ({video})") from None
+
+
+def _reason(error) -> str:
+    """ffmpeg's reason without the `file:<path>: ` it starts with (the message names the file once)."""
+    return error.reason.split(": ", 1)[-1] if error.reason.startswith("file:") else error.reason
