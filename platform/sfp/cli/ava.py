@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 
@@ -35,6 +36,8 @@ def run_ava_eval(args: argparse.Namespace) -> int:
     from sfp_train.ava.evaluation import evaluate_files
 
     result = evaluate_files(args.groundtruth, args.detections, args.labelmap, args.exclusions)
+    for line in warnings(result, args):
+        print(f"sfp: warning: {line}", file=sys.stderr)
     if args.json:
         per_class = {name: _json_number(value) for name, value in result.per_class.items()}
         print(json.dumps({"mAP": _json_number(result.mAP), "per_class": per_class}, indent=2))
@@ -45,6 +48,19 @@ def run_ava_eval(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {_text_number(value)}")
     print(f"{'mAP':<{width}}  {_text_number(result.mAP)}")
     return 0
+
+
+def warnings(result, args: argparse.Namespace) -> list[str]:
+    """What makes an mAP meaningless although the official evaluation would print it (and exit 0, as it would)."""
+    if result.detections == 0:
+        return [f"no detections: the file is empty, every class with ground truth scores AP 0 ({args.detections})"]
+    if result.detections_in_labelmap == 0:
+        return [f"none of the {result.detections} detections is of a class of the label map {args.labelmap}: every "
+                f"class with ground truth scores AP 0 ({args.detections})"]
+    if math.isnan(result.mAP):
+        return [f"no ground-truth box of a class of the label map {args.labelmap}: no AP to compute "
+                f"({args.groundtruth})"]
+    return []
 
 
 def _json_number(value: float) -> float | None:

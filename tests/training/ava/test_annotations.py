@@ -113,7 +113,7 @@ def test_detections_without_score_column_score_one_as_in_the_reference(tmp_path)
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("v,0902,0.1,0.2,0.3,0.4,5,0\nv,0902,0.1,0.2,0.3\n", ":2: expected 7 or 8 columns, got 5"),
+        ("v,0902,0.1,0.2,0.3,0.4,5,0\nv,0902,0.1,0.2,0.3\n", ":2: expected 2, 7 or 8 columns, got 5"),
         ("v,09x2,0.1,0.2,0.3,0.4,5,0\n", ":1: keyframe_sec must be an integer, got '09x2'"),
         ("v,0902,0.1,abc,0.3,0.4,5,0\n", ":1: y1 must be a finite number, got 'abc'"),
         ("v,0902,0.1,0.2,0.3,nan,5,0\n", ":1: y2 must be a finite number, got 'nan'"),

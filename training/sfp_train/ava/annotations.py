@@ -3,7 +3,9 @@
 All files have no header; boxes are normalised `x1, y1, x2, y2` in [0, 1]; `keyframe_sec` is an integer second
 (the official files write it zero-padded to four digits, `0902`).
 
-- ground truth: `video_id, keyframe_sec, x1, y1, x2, y2, action_id[, person_id]`, one row per (box, action);
+- ground truth: `video_id, keyframe_sec, x1, y1, x2, y2, action_id[, person_id]`, one row per (box, action), and
+  `video_id, keyframe_sec` for a keyframe without boxes (the official files since 2020, AVA-Kinetics' among them:
+  a keyframe that is evaluated although nobody in it does an annotated action);
 - excluded timestamps: `video_id, keyframe_sec`;
 - person-detector boxes: `video_id, keyframe_sec, x1, y1, x2, y2[, action_id], score` (the action column is
   often present but empty, as in the released `ava_*_predicted_boxes.csv`);
@@ -65,20 +67,31 @@ class Detection:
 
 
 def read_annotation_rows(path: str | Path) -> list[AvaRow]:
-    """Read a ground-truth CSV row by row, in file order (7 columns, or 8 with the person id)."""
-    rows = []
-    for source, line, cells in _csv_rows(Path(path), "AVA annotation file", (7, 8)):
+    """Read a ground-truth CSV's boxes row by row, in file order (7 columns, or 8 with the person id); rows that
+    name a keyframe without boxes are skipped (`read_groundtruth` keeps them)."""
+    return read_groundtruth(path)[0]
+
+
+def read_groundtruth(path: str | Path) -> tuple[list[AvaRow], set[KeyframeKey]]:
+    """Read a ground-truth CSV as the official evaluation does: its box rows in file order, and the keyframes it
+    lists on rows of their own (`video_id, keyframe_sec`: keyframes without boxes)."""
+    rows, listed = [], set()
+    for source, line, cells in _csv_rows(Path(path), "AVA annotation file", (2, 7, 8)):
+        keyframe_sec = _parse(source, line, "keyframe_sec", cells[1], int)
+        if len(cells) == 2:
+            listed.add((cells[0], keyframe_sec))
+            continue
         person_id = _parse(source, line, "person_id", cells[7], int) if len(cells) == 8 else None
         rows.append(
             AvaRow(
                 video_id=cells[0],
-                keyframe_sec=_parse(source, line, "keyframe_sec", cells[1], int),
+                keyframe_sec=keyframe_sec,
                 box=_parse_box(source, line, cells[2:6]),
                 action_id=_parse(source, line, "action_id", cells[6], int),
                 person_id=person_id,
             )
         )
-    return rows
+    return rows, listed
 
 
 def merge_rows(rows: Iterable[AvaRow]) -> list[AvaBox]:
@@ -131,10 +144,14 @@ def read_person_boxes(path: str | Path, *, score_threshold: float = 0.8) -> list
 def read_detections(path: str | Path) -> list[Detection]:
     """Read action detections in the official format, in file order.
 
-    As the reference's `read_csv`, 7 columns mean no score column and a score of 1.0.
+    As the reference's `read_csv`, 7 columns mean no score column and a score of 1.0. A row without an action
+    (a person-detector box file given for detections) stops with a line that says so.
     """
     detections = []
     for source, line, cells in _csv_rows(Path(path), "AVA detections file", (7, 8)):
+        if not cells[6]:
+            raise SfpError(f"{source}:{line}: no action_id: detections are video_id,keyframe_sec,x1,y1,x2,y2,"
+                           "action_id,score (person boxes carry no action)")
         detections.append(
             Detection(
                 video_id=cells[0],
@@ -169,7 +186,8 @@ def _csv_rows(path: Path, what: str, widths: tuple[int, ...]) -> Iterator[tuple[
     """Yield (path, line number, stripped cells) for each non-blank row, checking the column count."""
     if not path.is_file():
         raise StorageError(f"{what} not found: {path}")
-    expected = " or ".join(str(width) for width in widths)
+    *others, last = (str(width) for width in widths)
+    expected = f"{', '.join(others)} or {last}" if others else last
     with path.open(newline="", encoding="utf-8") as file:
         reader = csv.reader(file)
         for cells in reader:

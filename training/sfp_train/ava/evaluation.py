@@ -8,7 +8,11 @@ Each function below names the part it reproduces; together they give the same nu
    detections by score (a heap per keyframe; a score equal to the 50th does not enter), sorted by score.
 2. Excluded keyframes are dropped from ground truth and detections. Detections on a keyframe with no ground truth
    are all false positives (the reference compares them with an empty ground truth); pass
-   `ignore_keyframes_without_groundtruth=True` to drop them instead, as some forks do.
+   `ignore_keyframes_without_groundtruth=True` to drop them instead, as the reference does since 2020: it evaluates
+   only the keyframes its ground truth names, with boxes (of any class) or on rows of their own
+   (`video_id, keyframe_sec`: a keyframe without boxes, whose detections are all false positives). `evaluate_files`
+   does so when the ground truth has such rows (that format is the 2020 reference's; without them, it is the
+   2018-2019 reference's, which takes an exclusions file).
 3. Detections with `y2 <= y1` or `x2 <= x1` are dropped (`_remove_invalid_boxes`).
 4. Per keyframe and class, in score order: a detection takes the ground-truth box of highest IoU (the first one on
    a tie); it is a true positive if that IoU is >= 0.5 and the box is not taken yet, otherwise a false positive,
@@ -34,9 +38,9 @@ from sfp_train.ava.annotations import (
     Box,
     Detection,
     KeyframeKey,
-    read_annotation_rows,
     read_detections,
     read_exclusions,
+    read_groundtruth,
 )
 from sfp_train.ava.labelmap import LabelEntry, read_labelmap
 
@@ -49,12 +53,15 @@ class AvaEvaluation:
     """Result of the evaluation; APs are NaN for classes with no ground truth.
 
     `per_class` is keyed by class name (for a name used twice, the higher id wins, as in the reference's metric
-    names); `per_class_id` by class id. Both are in ascending id order.
+    names); `per_class_id` by class id. Both are in ascending id order. `detections` counts the detections given,
+    `detections_in_labelmap` those of a class of the label map (the only ones the reference reads).
     """
 
     mAP: float
     per_class: dict[str, float]
     per_class_id: dict[int, float]
+    detections: int = 0
+    detections_in_labelmap: int = 0
 
 
 def evaluate_files(
@@ -63,12 +70,19 @@ def evaluate_files(
     labelmap: str | Path,
     exclusions: str | Path | None = None,
 ) -> AvaEvaluation:
-    """Evaluate CSV files as `get_ava_performance.py -g GT -d DET -l MAP [-e EXCL]` does."""
+    """Evaluate CSV files as `get_ava_performance.py -g GT -d DET -l MAP [-e EXCL]` does.
+
+    A ground truth that lists keyframes without boxes (`video_id, keyframe_sec` rows) is evaluated as the 2020
+    reference does: on the keyframes it names, detections elsewhere ignored.
+    """
+    rows, listed = read_groundtruth(groundtruth)
     return evaluate_detections(
-        read_annotation_rows(groundtruth),
+        rows,
         read_detections(detections),
         read_labelmap(labelmap),
         excluded=read_exclusions(exclusions) if exclusions is not None else frozenset(),
+        listed_keyframes=listed,
+        ignore_keyframes_without_groundtruth=bool(listed),
     )
 
 
@@ -81,13 +95,18 @@ def evaluate_detections(
     iou_threshold: float = 0.5,
     max_detections_per_keyframe: int = 50,
     ignore_keyframes_without_groundtruth: bool = False,
+    listed_keyframes: Collection[KeyframeKey] = frozenset(),
 ) -> AvaEvaluation:
     """Frame-level AP per class and mAP (`run_evaluation` + `ObjectDetectionEvaluation.evaluate`).
 
     Inputs are in file order, which decides ties exactly as in the reference. Detections need an `action_id`.
+    `listed_keyframes` are keyframes the ground truth names without boxes: they count as keyframes with ground truth
+    (none of their detections is ignored).
     """
     class_ids = {entry.id for entry in labelmap}
     excluded = set(excluded)
+    groundtruth, detections = list(groundtruth), list(detections)
+    named = {(row.video_id, row.keyframe_sec) for row in groundtruth} | set(listed_keyframes)
     if not class_ids or min(class_ids) < 1:
         raise SfpError("label map must list classes with ids >= 1 (the official evaluation is 1-indexed)")
     gt_entries = _keyframe_entries(
@@ -106,7 +125,7 @@ def evaluate_detections(
     scores: dict[int, list[np.ndarray]] = defaultdict(list)
     true_positives: dict[int, list[np.ndarray]] = defaultdict(list)
     for key, entries in detection_entries.items():
-        if key in excluded or (ignore_keyframes_without_groundtruth and key not in gt_entries):
+        if key in excluded or (ignore_keyframes_without_groundtruth and key not in named):
             continue
         det_boxes, det_labels, det_scores = _as_arrays(entries)
         valid = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
@@ -124,7 +143,8 @@ def evaluate_detections(
         class_tp = np.concatenate(true_positives[class_id]) if true_positives[class_id] else np.zeros(0, bool)
         precision, recall = precision_recall(class_scores, class_tp, count)
         average_precisions[class_id - 1] = voc_average_precision(precision, recall)
-    return _summarise(average_precisions, labelmap)
+    in_labelmap = sum(1 for detection in detections if detection.action_id in class_ids)
+    return _summarise(average_precisions, labelmap, len(detections), in_labelmap)
 
 
 def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
@@ -229,11 +249,14 @@ def _action_of(detection: Detection) -> int:
     return detection.action_id
 
 
-def _summarise(average_precisions: np.ndarray, labelmap: Sequence[LabelEntry]) -> AvaEvaluation:
+def _summarise(
+    average_precisions: np.ndarray, labelmap: Sequence[LabelEntry], detections: int, in_labelmap: int
+) -> AvaEvaluation:
     """mAP as `np.nanmean` over classes 1..max id, and per-class APs named as the reference names them."""
     has_value = not np.isnan(average_precisions).all()
     mean_ap = float(np.nanmean(average_precisions)) if has_value else float("nan")
     entries = sorted(labelmap, key=lambda entry: entry.id)
     per_class_id = {entry.id: float(average_precisions[entry.id - 1]) for entry in entries}
     per_class = {entry.name: per_class_id[entry.id] for entry in entries}
-    return AvaEvaluation(mAP=mean_ap, per_class=per_class, per_class_id=per_class_id)
+    return AvaEvaluation(mAP=mean_ap, per_class=per_class, per_class_id=per_class_id, detections=detections,
+                         detections_in_labelmap=in_labelmap)
