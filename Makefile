@@ -16,7 +16,7 @@ JOBS_FLAGS = $(if $(JOBS_ADDRESS),--address $(JOBS_ADDRESS))
 RUN := $(if $(or $(RAY_ADDRESS),$(RAY_API_SERVER_ADDRESS),$(CLUSTER)),$(JOBS) submit $(JOBS_FLAGS) --,$(SFP))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo ablation test test-all test-fast bench bench-model bench-loader bench-preprocess preprocess train evaluate finetune-ava predict jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
+.PHONY: help setup demo ablation test test-all test-fast bench bench-model bench-loader bench-preprocess bench-train bench-precision gpu-check preprocess train evaluate finetune-ava predict jobs logs stop cluster-up cluster-down mlflow-ui up down status env clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -69,13 +69,22 @@ cluster-up: setup ## CLUSTER=infra/ray/cluster-aws.yaml (the default): start the
 cluster-down: setup ## CLUSTER=infra/ray/cluster-aws.yaml (the default): tear the cluster down (ray down)
 	$(BIN)/ray down -y $(or $(CLUSTER),infra/ray/cluster-aws.yaml)
 
-bench: bench-model bench-loader bench-preprocess ## all benchmarks (ratios against a baseline in the same process)
+bench: bench-model bench-loader bench-preprocess bench-precision bench-train ## all benchmarks (ratios against a baseline in the same process)
 
 bench-model: setup ## forward+backward clips/s: our SlowFast R50 vs PyTorchVideo's
 	$(BIN)/python benchmarks/bench_model.py
 
 bench-loader: setup ## training input clips/s per core: frame store vs PyAV on-the-fly decode vs the JPEG floor
 	$(BIN)/python benchmarks/bench_loader.py $(ARGS)
+
+bench-train: setup ## training clips/s of the real loop (Ray Train + DeepSpeed, 1 worker) from a frame store vs fed on-device
+	$(BIN)/python benchmarks/bench_train.py $(ARGS)
+
+bench-precision: setup ## bf16 autocast (the policy) and DeepSpeed bf16 against fp32: losses on the same batches
+	$(BIN)/python benchmarks/bench_precision.py $(ARGS)
+
+gpu-check: ## the device check on a GPU machine (no set-up: a GPU image's python3 when there is no .venv)
+	scripts/gpu_check.sh $(ARGS)
 
 bench-preprocess: setup ## preprocessing clips/s on the same cores: our Ray Data job vs the ffmpeg CLI's JPEG-per-frame
 	$(BIN)/python benchmarks/bench_preprocess.py $(ARGS)
