@@ -1,15 +1,18 @@
 """scripts/gpu_check.sh in its reduced form, on CPU: every row of the device check runs and prints its figures
 (the end-to-end bench-train row is left out: it is two Ray Train runs, measured by `make bench-train`)."""
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
 
 
 def test_reduced_gpu_check_prints_every_row():
-    done = subprocess.run([str(SCRIPT), "--reduced", "--skip-train"], capture_output=True, text=True, timeout=900)
+    done = subprocess.run([str(SCRIPT), "--reduced", "--skip-train"], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHON": sys.executable})  # CI's virtualenv is not .venv
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert out.startswith("gpu check on CPU")

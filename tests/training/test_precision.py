@@ -128,3 +128,26 @@ def test_torch_compile_gives_the_same_logits_and_gradients():
         results.append((logits.detach(), model.head.proj.weight.grad, model.pathways.fast.stem.conv.weight.grad))
     for compiled_value, eager_value in zip(results[1], results[0]):
         torch.testing.assert_close(compiled_value, eager_value, rtol=1e-4, atol=1e-5)
+
+
+def test_a_channels_last_model_goes_through_the_deepspeed_engine_and_stays_channels_last(bench_precision):
+    """DeepSpeed's initial broadcast views each parameter as bytes, which channels_last_3d weights refuse."""
+    bench_precision.ensure_process_group()
+    config = ModelConfig(**bench_precision.PRESETS["tiny"], dropout=0.0, channels_last=True)
+    model_engine = engines.build_engine(
+        build_model(config, num_classes=4),
+        engine=EngineConfig(zero_stage=0, precision="bf16"),
+        optim=OptimConfig(optimizer="sgd", batch_size=2, weight_decay=0.0),
+        micro_batch_size=2,
+        device=CPU,
+    )
+    weight = model_engine.module.pathways.slow.stem.conv.weight  # 1x7x7: not both layouts at once; blocks start
+    # with a zero-initialised last BatchNorm, so their convolutions get no gradient at the first step
+    assert engines.is_channels_last_3d(weight)
+    inputs = pathway_inputs(torch.randn(2, 3, config.clip_frames, 32, 32), "slowfast", config.alpha)
+    before = weight.detach().clone()
+    with engines.autocast("bf16", CPU):
+        loss = F.cross_entropy(model_engine(inputs).float(), torch.tensor([0, 3]))
+    model_engine.backward(loss)
+    model_engine.step()
+    assert not torch.equal(weight.detach(), before) and engines.is_channels_last_3d(weight)

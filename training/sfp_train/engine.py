@@ -93,13 +93,25 @@ def build_engine(
     if device.type == "cpu":
         skip_shared_memory_allreduce(deepspeed)
     configure_backends(engine)
+    # DeepSpeed broadcasts rank 0's weights through a byte view of each parameter, which a channels_last_3d weight
+    # refuses ("self.stride(-1) must be 1 to view Float as Byte"): wrap the model in the default layout, then restore
+    # the fast one (the optimiser holds the same Parameter objects)
+    channels_last = any(is_channels_last_3d(p) for p in model.parameters())
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     optimizer = build_optimizer(model, optim)
     config = deepspeed_config(engine, optim, micro_batch_size, grad_accumulation or engine.grad_accumulation,
                               deepspeed_bf16)
     model_engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, config=config, dist_init_required=False
     )
+    if channels_last:
+        model_engine.module.to(memory_format=torch.channels_last_3d)
     return model_engine
+
+
+def is_channels_last_3d(tensor: torch.Tensor) -> bool:
+    return tensor.dim() == 5 and not tensor.is_contiguous() and tensor.is_contiguous(memory_format=torch.channels_last_3d)
 
 
 def skip_shared_memory_allreduce(deepspeed) -> None:
