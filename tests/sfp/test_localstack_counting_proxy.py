@@ -35,7 +35,7 @@ def test_it_forwards_signed_requests_and_counts_requests_and_bytes(s3_server):
 
 def test_it_stops_by_itself_after_its_lifetime(s3_server):
     proxy = CountingProxy(s3_server.endpoint_url, lifetime_s=0.2)
-    proxy._thread.join(timeout=60)
+    proxy._deadline.join(timeout=60)  # the timer's stop() has shut the server down and closed its socket
     assert not proxy.running
     with pytest.raises(OSError):  # nobody listens any more
         socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=5).close()

@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # `sfp framestore ls URI | head`: the reader has what it wanted; stop quietly as other Unix tools do
         _discard_stdout()
-        return SIGPIPE_EXIT
+        # leave at once: finalising the interpreter after a broken pipe sometimes aborts in a native library's
+        # thread ("terminate called without an active exception"), noise where there should be none
+        sys.stderr.flush()
+        os._exit(SIGPIPE_EXIT)
     except KeyboardInterrupt:
         print("sfp: interrupted", file=sys.stderr)
         return 130
