@@ -6,8 +6,11 @@ session; `s3_env` points boto3, s3fs and MLflow at it through the standard AWS v
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 import pytest
 
@@ -36,6 +39,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def load_benchmark(repo_root: Path) -> Callable[[str], ContextManager]:
+    """`with load_benchmark("bench_loader") as module:` the script `benchmarks/<name>.py` imported as a module (the
+    benchmarks are scripts, not a package), registered in `sys.modules` while in use (dataclasses look it up)."""
+
+    @contextlib.contextmanager
+    def load(name: str) -> Iterator:
+        spec = importlib.util.spec_from_file_location(name, repo_root / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+            yield module
+        finally:
+            sys.modules.pop(name, None)
+
+    return load
 
 
 @pytest.fixture(scope="session")

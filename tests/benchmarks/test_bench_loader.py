@@ -1,10 +1,7 @@
 """benchmarks/bench_loader.py on 2 clips x 1 round: the contenders see the same clips and produce the same shapes,
 and the report prints both ratios. No timing is asserted."""
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,17 +10,12 @@ import torch
 
 from sfp_train.data.sampling import train_frame_indices
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_loader.py"
 
 
 @pytest.fixture(scope="module")
-def bench_loader():
-    spec = importlib.util.spec_from_file_location("bench_loader", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_loader"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_loader", None)
+def bench_loader(load_benchmark):
+    with load_benchmark("bench_loader") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")

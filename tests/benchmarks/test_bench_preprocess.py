@@ -1,26 +1,18 @@
 """benchmarks/bench_preprocess.py on 2 clips x 1 round: our job and the ffmpeg command line write the same number of
 frames per clip, and the report prints the ratio. No timing is asserted."""
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_preprocess.py"
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster
 
 
 @pytest.fixture(scope="module")
-def bench_preprocess():
-    spec = importlib.util.spec_from_file_location("bench_preprocess", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_preprocess"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_preprocess", None)
+def bench_preprocess(load_benchmark):
+    with load_benchmark("bench_preprocess") as module:
+        yield module
 
 
 def test_both_contenders_write_the_same_frames_and_the_report_prints_the_ratio(bench_preprocess, tmp_path,

@@ -3,10 +3,6 @@ weights, gradients and BatchNorm statistics, and composes with channels_last_3d;
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -16,18 +12,13 @@ from sfp_train import engine as engines
 from sfp_train.models import ModelConfig, build_model, pathway_inputs
 from sfp_train.recipe import EngineConfig, OptimConfig
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_precision.py"
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def bench_precision():
-    spec = importlib.util.spec_from_file_location("bench_precision", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_precision"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_precision", None)
+def bench_precision(load_benchmark):
+    with load_benchmark("bench_precision") as module:
+        yield module
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -36,6 +27,21 @@ def bench_precision():
 def runs(bench_precision):
     torch.set_num_threads(2)
     return bench_precision.compare_policies("tiny", batch=4, steps=6, device=CPU)
+
+
+def tiny_bf16_engine(bench_precision, channels_last: bool = False):
+    """The tiny preset in a bf16 DeepSpeed engine (SGD, micro batch 2, one gloo process), seeded."""
+    bench_precision.ensure_process_group()
+    config = ModelConfig(**bench_precision.PRESETS["tiny"], dropout=0.0, channels_last=channels_last)
+    torch.manual_seed(0)
+    model_engine = engines.build_engine(
+        build_model(config, num_classes=4),
+        engine=EngineConfig(zero_stage=0, precision="bf16"),
+        optim=OptimConfig(optimizer="sgd", batch_size=2, weight_decay=0.0),
+        micro_batch_size=2,
+        device=CPU,
+    )
+    return config, model_engine
 
 
 def test_bf16_autocast_steps_track_fp32(runs, bench_precision):
@@ -49,16 +55,7 @@ def test_bf16_autocast_steps_track_fp32(runs, bench_precision):
 
 
 def test_one_bf16_step_keeps_fp32_weights_gradients_and_statistics(bench_precision):
-    bench_precision.ensure_process_group()
-    config = ModelConfig(**bench_precision.PRESETS["tiny"], dropout=0.0)
-    torch.manual_seed(0)
-    model_engine = engines.build_engine(
-        build_model(config, num_classes=4),
-        engine=EngineConfig(zero_stage=0, precision="bf16"),
-        optim=OptimConfig(optimizer="sgd", batch_size=2, weight_decay=0.0),
-        micro_batch_size=2,
-        device=CPU,
-    )
+    config, model_engine = tiny_bf16_engine(bench_precision)
     inputs = pathway_inputs(torch.randn(2, 3, config.clip_frames, 32, 32), "slowfast", config.alpha)
     with engines.autocast("bf16", CPU):
         logits = model_engine(inputs)
@@ -132,15 +129,7 @@ def test_torch_compile_gives_the_same_logits_and_gradients():
 
 def test_a_channels_last_model_goes_through_the_deepspeed_engine_and_stays_channels_last(bench_precision):
     """DeepSpeed's initial broadcast views each parameter as bytes, which channels_last_3d weights refuse."""
-    bench_precision.ensure_process_group()
-    config = ModelConfig(**bench_precision.PRESETS["tiny"], dropout=0.0, channels_last=True)
-    model_engine = engines.build_engine(
-        build_model(config, num_classes=4),
-        engine=EngineConfig(zero_stage=0, precision="bf16"),
-        optim=OptimConfig(optimizer="sgd", batch_size=2, weight_decay=0.0),
-        micro_batch_size=2,
-        device=CPU,
-    )
+    config, model_engine = tiny_bf16_engine(bench_precision, channels_last=True)
     weight = model_engine.module.pathways.slow.stem.conv.weight  # 1x7x7: not both layouts at once; blocks start
     # with a zero-initialised last BatchNorm, so their convolutions get no gradient at the first step
     assert engines.is_channels_last_3d(weight)
