@@ -1,8 +1,11 @@
 """MLflow: the one module that talks to the tracking server and the model registry.
 
-By default runs go to a local store inside the project (`.sfp/mlflow`: an SQLite database and an artifact folder),
-so the demo needs no server; set `tracking.uri` (or `MLFLOW_TRACKING_URI`) to use a tracking server. Only rank 0 of
-a training job calls into this module. Nothing here runs at import time.
+By default runs go to one local store per user, in the platform's home: `$SFP_HOME/mlflow` (`SFP_HOME` defaults to
+`~/.sfp`; an SQLite database and an artifact folder), whatever folder a command runs in, so the demo needs no server
+and its models are found from anywhere. Set `tracking.uri` (or `MLFLOW_TRACKING_URI`) to use a tracking server, or
+`tracking.local_dir` for another local store. Writing commands create the local store; lookups
+(`configure_existing`) never do. Only rank 0 of a training job calls into this module. Nothing here runs at import
+time.
 """
 
 from __future__ import annotations
@@ -15,19 +18,32 @@ from typing import Any, Mapping
 from pydantic import Field
 
 from sfp.config import StrictModel
+from sfp.errors import ModelError
 
+HOME_VARIABLE = "SFP_HOME"
+DEFAULT_HOME = "~/.sfp"
 RUN_NAME_TAG = "sfp.run_name"
 SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|token|access_key|credential)", re.IGNORECASE)
 
 
 class TrackingConfig(StrictModel):
     uri: str | None = None  # None: MLFLOW_TRACKING_URI, else the local store under `local_dir`
-    local_dir: str = ".sfp/mlflow"
+    local_dir: str | None = None  # None: $SFP_HOME/mlflow (SFP_HOME defaults to ~/.sfp)
     experiment: str = "slowfast"
 
 
-def local_store_uris(local_dir: str) -> tuple[str, str]:
-    root = Path(local_dir).expanduser().absolute()
+def sfp_home() -> Path:
+    """The platform's home for this user: `SFP_HOME`, else `~/.sfp` (read when called, never at import)."""
+    return Path(os.environ.get(HOME_VARIABLE) or DEFAULT_HOME).expanduser().absolute()
+
+
+def local_store_dir(local_dir: str | None = None) -> Path:
+    """The local store's folder: `local_dir` when given (relative to the current folder), else `$SFP_HOME/mlflow`."""
+    return Path(local_dir).expanduser().absolute() if local_dir else sfp_home() / "mlflow"
+
+
+def local_store_uris(local_dir: str | None = None) -> tuple[str, str]:
+    root = local_store_dir(local_dir)
     return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
 
 
@@ -40,11 +56,23 @@ def configure(config: TrackingConfig) -> str:
     return use_tracking_uri(resolve_tracking_uri(config))
 
 
-def use_tracking_uri(uri: str) -> str:
+def configure_existing(config: TrackingConfig) -> str:
+    """`configure` for lookups (a model to load, a registry to list): a local store that does not exist is one
+    `ModelError` line, and neither its folder nor an empty database is created."""
+    uri = resolve_tracking_uri(config)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        raise ModelError(f"no MLflow store at {folder}: nothing was tracked there (the local store is "
+                         f"${HOME_VARIABLE}/mlflow, {HOME_VARIABLE} defaulting to {DEFAULT_HOME}; MLFLOW_TRACKING_URI "
+                         "names a tracking server)")
+    return use_tracking_uri(uri, create=False)
+
+
+def use_tracking_uri(uri: str, create: bool = True) -> str:
     """Point MLflow at `uri`: what the driver resolved, handed to workers whose working folder differs."""
     import mlflow
 
-    if uri.startswith("sqlite:///"):
+    if create and uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)

@@ -1,6 +1,7 @@
 """sfp.tracking: where runs go."""
 
 import mlflow
+import pytest
 
 from sfp import tracking
 
@@ -29,3 +30,121 @@ def test_a_user_set_tracking_uri_still_wins(tmp_path, monkeypatch):
             "http://127.0.0.1:5999"
     finally:
         mlflow.set_tracking_uri(saved)
+
+
+# --- one store per user: $SFP_HOME/mlflow, whatever the current folder ----------------------------------------------
+
+
+def hermetic_home(tmp_path, monkeypatch):
+    """SFP_HOME and HOME inside the test's folder, no tracking server named: the real ~/.sfp is never touched."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("SFP_HOME", str(tmp_path / "sfp-home"))
+    return tmp_path / "sfp-home"
+
+
+def test_the_default_store_is_in_sfp_home_from_any_folder(tmp_path, monkeypatch):
+    home = hermetic_home(tmp_path, monkeypatch)
+    expected = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    for folder in (tmp_path / "a", tmp_path / "a" / "deeper", tmp_path / "b"):
+        folder.mkdir(parents=True)
+        monkeypatch.chdir(folder)
+        assert tracking.resolve_tracking_uri(tracking.TrackingConfig()) == expected
+    assert tracking.local_store_uris()[1] == (home / "mlflow" / "artifacts").as_uri()
+
+
+def test_sfp_home_defaults_to_dot_sfp_in_the_users_home(tmp_path, monkeypatch):
+    hermetic_home(tmp_path, monkeypatch)
+    monkeypatch.delenv("SFP_HOME")
+    monkeypatch.chdir(tmp_path)
+
+    assert tracking.sfp_home() == tmp_path / "user" / ".sfp"
+    assert tracking.resolve_tracking_uri(tracking.TrackingConfig()) == \
+        f"sqlite:///{tmp_path / 'user' / '.sfp' / 'mlflow' / 'mlflow.db'}"
+    # a store named in the recipe is still the recipe's (relative to the folder the command runs in)
+    assert tracking.resolve_tracking_uri(tracking.TrackingConfig(local_dir="runs/mlflow")) == \
+        f"sqlite:///{tmp_path / 'runs' / 'mlflow' / 'mlflow.db'}"
+
+
+TINY = dict(arch="slowfast", depth=18, width=8, slow_frames=4, alpha=4, fusion_kernel_size=5, crop_size=64)
+
+
+def test_a_model_registered_in_one_folder_is_predicted_from_another(tmp_path, monkeypatch, fixtures_dir, capsys):
+    """The demo's case: training registers `slowfast-demo@kinetics-pretrained` from the checkout; `sfp predict` and
+    `sfp model list` find it from another folder, with nothing named on the command line."""
+    import torch
+
+    from sfp.cli.main import main
+    from sfp_train.models.config import ModelConfig, build_model
+    from sfp_train.serving import ClipClassifier
+
+    home = hermetic_home(tmp_path, monkeypatch)
+    (tmp_path / "checkout").mkdir()
+    monkeypatch.chdir(tmp_path / "checkout")
+    torch.manual_seed(0)
+    classes = [f"c{i}" for i in range(6)]
+    classifier = ClipClassifier(build_model(ModelConfig(**TINY), 6), arch="slowfast", alpha=4, classes=classes,
+                                clip_frames=16, sampling_rate=2, crop_size=64, mean=(0.45,) * 3, std=(0.225,) * 3)
+    config = tracking.TrackingConfig(experiment="demo")
+    saved = mlflow.get_tracking_uri()
+    try:
+        run_id = tracking.start_or_resume_run(config, "demo")
+        version = tracking.log_and_register_model(run_id, classifier, registered_name="slowfast-demo",
+                                                  alias="kinetics-pretrained", signature=None,
+                                                  pip_requirements=["torch"])
+        tracking.end_run(run_id)
+    finally:
+        tracking.use_tracking_uri(saved, create=False)  # MLflow's own setter would export it as MLFLOW_TRACKING_URI
+    assert version == 1 and (home / "mlflow" / "mlflow.db").is_file()
+    assert not (tmp_path / "checkout" / ".sfp").exists()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    video = fixtures_dir / "videos" / "h264_340x256_32frames.mp4"
+    assert main(["predict", "models:/slowfast-demo@kinetics-pretrained", str(video), "--top-k", "2"]) == 0
+    rows = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["start_sec", "end_sec", "rank", "label", "probability"]
+    assert [row[2] for row in rows[1:]] == ["1", "2"] and {row[3] for row in rows[1:]} <= set(classes)
+    assert main(["model", "list", "--json"]) == 0
+    assert '"name": "slowfast-demo"' in capsys.readouterr().out
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_lookup_without_a_store_is_one_line_and_creates_none(tmp_path, monkeypatch, fixtures_dir, capsys,
+                                                                 command):
+    from sfp.cli.main import main
+    from sfp.framestore import EncodedClip, finalize_store, shard_name_for, write_shard
+
+    home = hermetic_home(tmp_path, monkeypatch)
+    store = str(tmp_path / "store")
+    clip = EncodedClip(clip_id="c", label="cat", label_id=0, split="val", source_path="c.mp4", start_sec=None,
+                       end_sec=None, fps=30.0, width=48, height=32, frames=[_jpeg()] * 4,
+                       timestamps=[i / 30 for i in range(4)])
+    shard, records = write_shard(store, shard_name_for(["c"]), [clip])
+    finalize_store(store, shards=[shard], records=records, errors=[], classes=["cat"], source_rows=1,
+                   source={"format": "csv", "sha256": "x"}, decode={"fps": 30}, code_version="test")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    argv = {"predict": ["predict", "models:/slowfast-demo@kinetics-pretrained",
+                        str(fixtures_dir / "videos" / "h264_340x256_32frames.mp4")],
+            "evaluate": ["evaluate", "models:/slowfast-demo@kinetics-pretrained", "--framestore", store]}[command]
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"sfp: error: no MLflow store at {home / 'mlflow'}: nothing was tracked there")
+    assert captured.err.count("\n") == 1
+    assert not home.exists() and list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def _jpeg() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((32, 48, 3), 90, dtype=np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()

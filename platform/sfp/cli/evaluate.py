@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from sfp_train.workflow import classifier_from_checkpoint
 
     if args.model.startswith(("models:/", "runs:/")):
-        classifier: ClipClassifier = load_model(args.model, tracking.configure(tracking.TrackingConfig()))
+        classifier: ClipClassifier = load_model(args.model, tracking.configure_existing(tracking.TrackingConfig()))
         if not isinstance(classifier, ClipClassifier):
             raise ConfigError(f"{args.model}: not a clip classifier ({type(classifier).__name__}); "
                               "evaluate an action detector with `sfp ava-eval`")

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = commands.add_parser("list", help="registered models with their versions and aliases (MLflow registry)")
     listing.add_argument("--tracking-uri", default=None,
-                         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store .sfp/mlflow)")
+                         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store "
+                              "$SFP_HOME/mlflow, SFP_HOME defaulting to ~/.sfp)")
     listing.add_argument("--json", action="store_true", help="one JSON list of models, each with its versions")
     listing.set_defaults(handler=run_list)
 

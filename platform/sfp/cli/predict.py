@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", help="CSV to write (default: standard output)")
     parser.add_argument("--top-k", type=int, default=5, help="classifiers: labels per window")
     parser.add_argument("--fps", type=float, default=30.0, help="decoding frame rate (the frame stores')")
-    parser.add_argument("--tracking-dir", default=None, help="local MLflow store (default: .sfp/mlflow, or "
-                        "MLFLOW_TRACKING_URI)")
+    parser.add_argument("--tracking-dir", default=None, help="local MLflow store (default: MLFLOW_TRACKING_URI, "
+                        "else $SFP_HOME/mlflow, SFP_HOME defaulting to ~/.sfp)")
     parser.set_defaults(handler=run)
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except DecodeError as error:
         raise ConfigError(f"not a video ffmpeg can read: {_reason(error)} ({args.video})") from None
     config = tracking.TrackingConfig(**({"local_dir": args.tracking_dir} if args.tracking_dir else {}))
-    model = load_model(args.model, tracking.configure(config))
+    model = load_model(args.model, tracking.configure_existing(config))
     if isinstance(model, ClipDetector):
         from sfp_train.ava.annotations import read_person_boxes, write_detections
 
