@@ -17,7 +17,8 @@ from typing import Any, Mapping
 from sfp import tracking
 from sfp.config import validate
 from sfp.errors import ConfigError
-from sfp_train.models import ModelConfig, ModelSummary, build_model, pathway_shapes, summarize
+from sfp_train.models import ModelConfig, build_model, pathway_shapes
+from sfp_train.models.summary import ModelSummary, summarize
 from sfp_train.recipe import RegistryConfig, TrainRecipe
 
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests the architecture runs under the summary run

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sfp.cli.main import main
-from sfp_train.models import ModelConfig, build_model, pack_pathways, pathway_shapes, recipe_config, summarize
+from sfp_train.models import ModelConfig, build_model, pack_pathways, pathway_shapes, recipe_config
+from sfp_train.models.summary import summarize
 from sfp_train.models.pytorchvideo_import import import_pytorchvideo
 
 with warnings.catch_warnings():

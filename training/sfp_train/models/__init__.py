@@ -5,21 +5,22 @@
     logits = model(pathway_inputs(clips, "slowfast", alpha=4))    # clips [B, 3, 32, H, W] -> [B, 400]
 
 Builders (`create_slowfast`, `create_slow_only`, ...) take keyword-only arguments with the paper's defaults and
-import only torch and torchvision; `ModelConfig` / `build_model` map a recipe's `model:` section onto them.
+import only torch and torchvision; `ModelConfig` / `build_model` map a recipe's `model:` section onto them. Nothing
+here imports the platform (`sfp`).
+
+The counts (`sfp_train.models.summary`) and the preset builders (`sfp_train.models.presets`) are imported from their
+modules; importing this package (every Ray Data worker does, for `packing`) does not load them.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from sfp_train.models.config import RECIPES, ModelConfig, build_model, recipe_config
 from sfp_train.models.init import init_weights
 from sfp_train.models.packing import pack_pathways, pathway_inputs, pathway_shapes, slow_indices
 from sfp_train.models.param_groups import param_groups
-from sfp_train.models.presets import (
-    fast_only_r50,
-    slow_only_r50,
-    slowfast_r50_4x16,
-    slowfast_r50_8x8,
-    slowfast_r50_ava,
-    slowfast_r101_8x8,
-)
 from sfp_train.models.slowfast import (
     SlowFast,
     create_fast_only,
@@ -27,19 +28,40 @@ from sfp_train.models.slowfast import (
     create_slow_only,
     create_slowfast,
 )
-from sfp_train.models.summary import ModelSummary, summarize
+
+# Loaded on first use, for callers that still import them from the package (`sfp.cli.model`, `benchmarks/`).
+_ON_FIRST_USE = {
+    "ModelSummary": "sfp_train.models.summary",
+    "summarize": "sfp_train.models.summary",
+    **{
+        name: "sfp_train.models.presets"
+        for name in (
+            "fast_only_r50",
+            "slow_only_r50",
+            "slowfast_r101_8x8",
+            "slowfast_r50_4x16",
+            "slowfast_r50_8x8",
+            "slowfast_r50_ava",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RECIPES",
     "ModelConfig",
-    "ModelSummary",
     "SlowFast",
     "build_model",
     "create_fast_only",
     "create_single_pathway",
     "create_slow_only",
     "create_slowfast",
-    "fast_only_r50",
     "init_weights",
     "pack_pathways",
     "param_groups",
@@ -47,10 +69,4 @@ __all__ = [
     "pathway_shapes",
     "recipe_config",
     "slow_indices",
-    "slow_only_r50",
-    "slowfast_r101_8x8",
-    "slowfast_r50_4x16",
-    "slowfast_r50_8x8",
-    "slowfast_r50_ava",
-    "summarize",
 ]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from sfp.config import StrictModel
 from sfp_train.models.slowfast import create_fast_only, create_slow_only, create_slowfast
 
 
-class ModelConfig(StrictModel):
-    """SlowFast family: defaults are SlowFast R50 8x8 for Kinetics (paper, Table 2)."""
+class ModelConfig(BaseModel):
+    """SlowFast family: defaults are SlowFast R50 8x8 for Kinetics (paper, Table 2).
+
+    Strict as every recipe section (`sfp.config.StrictModel`'s settings, restated so that the model package imports
+    nothing of the platform): unknown keys are errors, values are validated, the object is immutable.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     arch: Literal["slowfast", "slow_only", "fast_only"] = "slowfast"
     depth: Literal[18, 50, 101] = 50

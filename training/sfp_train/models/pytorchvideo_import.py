@@ -13,6 +13,9 @@ Key layout of PyTorchVideo (`model.` prefixed for the detection network):
 
 PyTorchVideo's detection head uses RoIAlign without the half-pixel offset, so its config gets `roi_aligned=False`;
 the classification head's fixed pool (8 x 7 x 7) equals our global pooling at 224 crops.
+
+Weights that do not fit raise `ValueError`; reading and writing files, and the user-facing errors of
+`sfp model import`, are `sfp_train.pytorchvideo_weights`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from typing import Any, Mapping
 
 import torch
 
-from sfp.errors import SfpError
 from sfp_train.models.config import ModelConfig, build_model
 
 PYTORCHVIDEO_ARCHS: dict[str, dict[str, Any]] = {
@@ -84,7 +86,7 @@ def convert_pytorchvideo_state_dict(
 ) -> dict[str, torch.Tensor]:
     """Renames `state_dict` to the keys of `target` (our model's state dict); every key must match one-to-one.
 
-    Raises `SfpError` naming a few keys that have no place in our model, that our model lacks, or whose shapes differ.
+    Raises `ValueError` naming a few keys that have no place in our model, that our model lacks, or whose shapes differ.
     """
     converted: dict[str, torch.Tensor] = {}
     unknown: list[str] = []
@@ -95,40 +97,24 @@ def convert_pytorchvideo_state_dict(
         else:
             converted[ours] = value
     if unknown:
-        raise SfpError(f"{len(unknown)} PyTorchVideo key(s) have no place in the model: {_few(unknown)}")
+        raise ValueError(f"{len(unknown)} PyTorchVideo key(s) have no place in the model: {_few(unknown)}")
     missing = [key for key in target if key not in converted]
     if missing:
-        raise SfpError(f"{len(missing)} model key(s) missing from the PyTorchVideo state dict: {_few(missing)}")
+        raise ValueError(f"{len(missing)} model key(s) missing from the PyTorchVideo state dict: {_few(missing)}")
     mismatched = [
         f"{key} {tuple(converted[key].shape)} vs {tuple(value.shape)}"
         for key, value in target.items()
         if converted[key].shape != value.shape
     ]
     if mismatched:
-        raise SfpError(f"{len(mismatched)} weight(s) of the wrong shape (theirs vs ours): {_few(mismatched)}")
+        raise ValueError(f"{len(mismatched)} weight(s) of the wrong shape (theirs vs ours): {_few(mismatched)}")
     return converted
 
 
 def pytorchvideo_config(arch: str) -> ModelConfig:
     if arch not in PYTORCHVIDEO_ARCHS:
-        raise SfpError(f"unknown PyTorchVideo arch {arch!r}; known: {', '.join(PYTORCHVIDEO_ARCHS)}")
+        raise ValueError(f"unknown PyTorchVideo arch {arch!r}; known: {', '.join(PYTORCHVIDEO_ARCHS)}")
     return ModelConfig(**PYTORCHVIDEO_ARCHS[arch])
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict saved with `torch.save`, bare or inside a checkpoint's `model_state` (PySlowFast `.pyth`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SfpError(f"state dict not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad input file
-        raise SfpError(f"{path}: not a torch state dict ({str(error).splitlines()[0]})") from None
-    if isinstance(data, Mapping) and "model_state" in data:
-        data = data["model_state"]
-    if not isinstance(data, Mapping) or not all(isinstance(value, torch.Tensor) for value in data.values()):
-        raise SfpError(f"{path}: expected a mapping of names to tensors")
-    return dict(data)
 
 
 def import_pytorchvideo(
@@ -143,18 +129,9 @@ def import_pytorchvideo(
     return config, num_classes, convert_pytorchvideo_state_dict(state_dict, target)
 
 
-def write_checkpoint(
-    path: str | Path, model_state: Mapping[str, torch.Tensor], config: ModelConfig, num_classes: int
-) -> Path:
-    """Saves `{"model_state", "model_config", "num_classes"}`: enough for training to start from it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"model_state": dict(model_state), "model_config": config.model_dump(), "num_classes": num_classes}
-    torch.save(payload, path)
-    return path
-
-
 def import_pytorchvideo_file(source: str | Path, arch: str, output: str | Path) -> tuple[Path, ModelConfig, int]:
-    """Reads a PyTorchVideo state dict file, converts it and writes our checkpoint to `output`."""
-    config, num_classes, state = import_pytorchvideo(load_state_dict_file(source), arch)
-    return write_checkpoint(output, state, config, num_classes), config, num_classes
+    """`sfp_train.pytorchvideo_weights.import_pytorchvideo_file`, kept here for `sfp.cli.model`, which imports it from
+    this module; it goes when the command line imports it from there (issue 17)."""
+    from sfp_train.pytorchvideo_weights import import_pytorchvideo_file as import_file
+
+    return import_file(source, arch, output)
