@@ -251,6 +251,7 @@ def test_head_of_a_listing_gets_its_lines_and_no_traceback(tmp_path, repo_root):
     completed = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} -m sfp.cli.main framestore ls "
                                 f"{uri} | head -2"], capture_output=True, text=True, cwd=repo_root, timeout=120)
 
-    assert completed.stdout.splitlines()[0].startswith("clip00000_") and len(completed.stdout.splitlines()) == 2
+    lines = completed.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("clip_id\tpath\t") and lines[1].startswith("clip00000_")
     assert completed.stderr == ""
     assert completed.returncode == 141

@@ -209,6 +209,11 @@ def test_framestore_cli_inspect_ls_preview(tmp_path, capsys):
     assert listing[1] == {"clip_id": "b", "path": "videos/b.mp4", "label": "dog", "split": "train", "num_frames": 7,
                           "fps": 30.0, "width": 48, "height": 32}
     assert json.loads(run_cli(["framestore", "ls", uri, "--split", "val", "--json"], capsys)) == []
+    table = [line.split("\t") for line in run_cli(["framestore", "ls", uri], capsys).splitlines()]
+    assert table == [["clip_id", "path", "label", "split", "num_frames", "fps", "width", "height"],
+                     ["a", "videos/a.mp4", "cat", "train", "5", "30", "48", "32"],
+                     ["b", "videos/b.mp4", "dog", "train", "7", "30", "48", "32"],
+                     ["c", "videos/c.mp4", "cat", "train", "3", "30", "48", "32"]]
     sheet = tmp_path / "sheet.jpg"
     out = run_cli(["framestore", "preview", uri, "b", "-o", str(sheet), "--frames", "4"], capsys)
     assert "4 frames of b" in out

@@ -1,4 +1,4 @@
-"""`sfp framestore inspect|ls|preview|errors`: look into a frame store without training on it."""
+"""`sfp framestore inspect|ls|preview|errors|verify`: look into a frame store without training on it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("uri")
     inspect.add_argument("--json", action="store_true")
     inspect.set_defaults(handler=run_inspect)
-    listing = commands.add_parser("ls", help="one line (or JSON object) per clip")
+    listing = commands.add_parser("ls", help="one line (or JSON object) per clip, under a header line")
     listing.add_argument("uri")
     listing.add_argument("--split", default=None)
     listing.add_argument("--json", action="store_true")
@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     errors.add_argument("--stage", help="only the errors of this stage (locate, probe or decode)")
     errors.add_argument("--json", action="store_true")
     errors.set_defaults(handler=run_errors)
+    verify = commands.add_parser("verify", help="read every shard back and check the counts against the manifest")
+    verify.add_argument("uri")
+    verify.add_argument("--decode", action="store_true", help="also decode every JPEG (slower; default: check that "
+                        "each frame is a whole JPEG)")
+    verify.add_argument("--threads", type=int, default=4, help="shards read at a time (default 4)")
+    verify.add_argument("--json", action="store_true", help="the whole report as JSON (each shard, each problem)")
+    verify.set_defaults(handler=run_verify)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -49,6 +56,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 
 CLIP_FIELDS = ("clip_id", "source_path", "label", "split", "num_frames", "fps", "width", "height")
+LS_COLUMNS = ("clip_id", "path", "label", "split", "num_frames", "fps", "width", "height")
 
 
 def run_ls(args: argparse.Namespace) -> int:
@@ -68,9 +76,16 @@ def run_ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    print("\t".join(LS_COLUMNS))
     for row in rows:
-        print(f"{row['clip_id']}\t{row['label']}\t{row['split']}\t{row['num_frames']}f\t{row['width']}x{row['height']}")
+        print("\t".join(_cell(row[column]) for column in LS_COLUMNS))
     return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def run_preview(args: argparse.Namespace) -> int:
@@ -123,4 +138,32 @@ def run_errors(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         print(f"{row['clip_id']}\t{row['stage']}\t{row['reason']}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Every shard read whole, every count against the manifest; exit 2 with one line naming the first bad file."""
+    import sys
+
+    from tqdm import tqdm
+
+    from sfp.errors import ConfigError, FrameStoreError
+    from sfp.framestore import FrameStore
+    from sfp.framestore.verify import verify_store
+
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    store = FrameStore.open(args.uri)
+    with tqdm(total=len(store.manifest.shards), unit="shard", desc="verify", disable=not sys.stderr.isatty(),
+              file=sys.stderr) as bar:
+        report = verify_store(store, decode=args.decode, threads=args.threads, on_shard=lambda _: bar.update())
+    if args.json:
+        print_json(report.to_dict())
+    if not report.ok:
+        raise FrameStoreError(f"{report.first_problem()} ({store.uri})")
+    if not args.json:
+        totals = report.to_dict()
+        print(f"ok: {len(report.shards)} shards, {report.clips:,} clips, {totals['frames']:,} frames, "
+              f"{totals['bytes']:,} bytes read{', every JPEG decoded' if args.decode else ''}; "
+              f"{report.errors} error rows; counts match the manifest ({store.uri})")
     return 0
