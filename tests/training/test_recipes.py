@@ -4,10 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from sfp.config import load_config
+from sfp.config import load_config, read_yaml, validate
+from sfp_train.ablation import deep_merge
+from sfp_train.ava.recipe import AvaRecipe
+from sfp_train.models.config import ModelConfig
 from sfp_train.recipe import TrainRecipe
 
-RECIPES = sorted((Path(__file__).resolve().parents[2] / "configs" / "kinetics").glob("*.yaml"))
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RECIPES = sorted((CONFIGS / "kinetics").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: path.stem)
@@ -32,3 +36,65 @@ def test_the_recipe_is_given_once_or_the_command_stops_before_any_work(command, 
 
     assert main([command, *recipe_args]) == 2
     assert capsys.readouterr().err.strip() == "sfp: error: give the recipe YAML once: positionally or with --config"
+
+
+# The model every shipped YAML resolves to, field by field, as it was before the recipes referred to the presets.
+R50_8X8 = {
+    "arch": "slowfast", "depth": 50, "width": 64, "alpha": 4, "beta_inv": 8, "fusion_conv_channel_ratio": 2,
+    "fusion_kernel_size": 7, "lateral": "time_strided_conv", "fusion": "concat", "slow_frames": 8, "dropout": 0.5,
+    "task": "classification", "crop_size": 224, "roi_aligned": True, "channels_last": False, "compile": False,
+}
+R50_4X16 = {**R50_8X8, "alpha": 8, "slow_frames": 4, "fusion_kernel_size": 5}
+R101_8X8 = {**R50_8X8, "depth": 101, "fusion_kernel_size": 5}
+R50_AVA = {**R50_8X8, "task": "detection"}
+SLOW_ONLY_R50 = {**R50_8X8, "arch": "slow_only"}
+DEMO = {**R50_8X8, "depth": 18, "width": 8, "fusion_kernel_size": 5, "slow_frames": 4, "crop_size": 64}
+PINNED = {
+    "models/slowfast_r50_8x8.yaml": R50_8X8,
+    "models/slowfast_r50_4x16.yaml": R50_4X16,
+    "models/slowfast_r101_8x8.yaml": R101_8X8,
+    "models/slowfast_r50_ava.yaml": R50_AVA,
+    "models/slow_only_r50.yaml": SLOW_ONLY_R50,
+    "kinetics/slowfast_r50_8x8.yaml": {**R50_8X8, "channels_last": True},
+    "kinetics/slowfast_r50_4x16.yaml": {**R50_4X16, "channels_last": True},
+    "kinetics/slowfast_r101_8x8.yaml": {**R101_8X8, "channels_last": True},
+    "kinetics/slow_only_r50_8x8.yaml": SLOW_ONLY_R50,
+    "ava/slowfast_r50_8x8.yaml": {**R50_AVA, "channels_last": True},
+    "demo.yaml": DEMO,
+    "ablation.yaml:slow-only": {**DEMO, "arch": "slow_only"},
+    "ablation.yaml:fast-only": {**DEMO, "arch": "fast_only"},
+    "ablation.yaml:slowfast": DEMO,
+}
+
+
+def resolved_models(path: Path) -> dict[str, dict]:
+    """`{name: model config}` of each model a shipped YAML describes, resolved as the command that reads it does."""
+    name = path.relative_to(CONFIGS).as_posix()
+    folder = path.relative_to(CONFIGS).parts[0]
+    if folder == "datasets":
+        return {}
+    if folder == "kinetics":
+        return {name: load_config(TrainRecipe, path).model.model_dump()}
+    if folder == "ava":
+        return {name: load_config(AvaRecipe, path).model.model_dump()}
+    data = read_yaml(path)
+    if folder == "models":  # sfp model summary
+        return {name: validate(ModelConfig, data["model"], source=name).model_dump()}
+    if name == "demo.yaml":
+        return {name: validate(ModelConfig, data["train"]["model"], source=name).model_dump()}
+    if name == "ablation.yaml":  # each architecture's model section on top of the base's (sfp_train.ablation)
+        base = read_yaml(CONFIGS / data["base"])["train"]["model"]
+        return {
+            f"{name}:{key}": validate(ModelConfig, deep_merge(base, arch["model"]), source=name).model_dump()
+            for key, arch in data["arches"].items()
+        }
+    raise AssertionError(f"{name}: a new YAML under configs/; pin the models it describes in PINNED")
+
+
+def test_every_shipped_yaml_resolves_to_its_pinned_model():
+    resolved = {}
+    for path in sorted(CONFIGS.rglob("*.yaml")):
+        resolved.update(resolved_models(path))
+    assert sorted(resolved) == sorted(PINNED)
+    for name, model in resolved.items():
+        assert model == PINNED[name], name
