@@ -44,14 +44,13 @@ def configure_backends(engine: EngineConfig) -> None:
 
 
 def deepspeed_config(
-    engine: EngineConfig, optim: OptimConfig, micro_batch_size: int, grad_accumulation: int,
-    deepspeed_bf16: bool = False,
+    engine: EngineConfig, micro_batch_size: int, grad_accumulation: int, deepspeed_bf16: bool = False,
 ) -> dict[str, Any]:
     """`grad_accumulation` is the one for the run's actual number of workers (elastic runs: not always the recipe's).
-    The engine is fp32 (gradients accumulate and all-reduce in fp32) unless `deepspeed_bf16` (the measured
-    alternative, not the policy)."""
+    DeepSpeed derives the global batch, micro batch x accumulation x workers: at a number of workers that does not
+    divide the recipe's batch it is the nearest one (`sfp_train.recipe.ElasticBatch`). The engine is fp32 (gradients
+    accumulate and all-reduce in fp32) unless `deepspeed_bf16` (the measured alternative, not the policy)."""
     return {
-        "train_batch_size": optim.batch_size,
         "train_micro_batch_size_per_gpu": micro_batch_size,
         "gradient_accumulation_steps": grad_accumulation,
         "gradient_clipping": engine.grad_clip,
@@ -100,8 +99,7 @@ def build_engine(
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     optimizer = build_optimizer(model, optim)
-    config = deepspeed_config(engine, optim, micro_batch_size, grad_accumulation or engine.grad_accumulation,
-                              deepspeed_bf16)
+    config = deepspeed_config(engine, micro_batch_size, grad_accumulation or engine.grad_accumulation, deepspeed_bf16)
     model_engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, config=config, dist_init_required=False
     )

@@ -5,9 +5,11 @@ from Ray Data. Each epoch: SGD steps with the recipe's learning-rate schedule, t
 checkpoint through Ray Train. Rank 0 alone logs to MLflow. A restarted run resumes from Ray Train's latest
 checkpoint and ends with the same number of optimiser steps as an uninterrupted one.
 
-The global batch is the recipe's at any number of workers: the micro batch is fixed and each worker accumulates
-`batch / (workers x micro batch)` micro batches per optimiser step, so an elastic run that restarts with another
-number of workers keeps its schedule (the steps per epoch come from the driver, counted in global batches).
+The micro batch is fixed and each worker accumulates `round(batch / (workers x micro batch))` micro batches per
+optimiser step: the recipe's global batch at any count that divides it, the nearest one elsewhere with the learning
+rate scaled linearly (`sfp_train.recipe.ElasticBatch`). An epoch is the recipe's clips at any count (the driver's
+steps per epoch, counted in recipe batches, converted here), so an elastic run that restarts with another number of
+workers keeps the schedule's epoch positions.
 
 What is learnt comes from the task object in the loop config (`sfp_train.tasks`): classification (Kinetics:
 cross-entropy, top-k) by default, or detection (AVA: BCE per action over person boxes, val frame mAP). A fine-tuning
@@ -77,7 +79,8 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
         waited = time.perf_counter()
         batch = next(batches)
         data_wait += time.perf_counter() - waited
-        lr = learning_rate(recipe.optim, epoch + (micro_step // accumulation) / steps_per_epoch)
+        lr = learning_rate(recipe.optim, epoch + (micro_step // accumulation) / steps_per_epoch,
+                           model_engine.train_batch_size())  # the run's global batch: linear scaling when elastic
         engines.set_learning_rate(model_engine, lr)
         with engines.autocast(precision, device):
             loss, stats = task.train_step(model_engine, batch, device)
@@ -158,9 +161,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     classes: list[str] = loop_config["classes"]
     task = loop_config.get("task") or ClassificationTask(classes)  # what is learnt: loss, metrics, validation
     recipe = task.recipe(loop_config["recipe"])
-    steps_per_epoch: int = loop_config["steps_per_epoch"]
     rank = ray.train.get_context().get_world_rank()
     world_size = ray.train.get_context().get_world_size()  # elastic runs: any count in the recipe's range
+    elastic = recipe.batch_at(world_size)  # the global batch nearest the recipe's here (README: Elastic workers)
+    steps_per_epoch = elastic.steps_per_epoch(loop_config["steps_per_epoch"])  # the driver's, at the recipe's batch
+    if rank == 0 and not elastic.exact:
+        print(f"sfp: {elastic.describe()}; {steps_per_epoch} steps per epoch", flush=True)
     run_id = loop_config["mlflow_run_id"] if rank == 0 else None
     if run_id:
         tracking.use_tracking_uri(loop_config["tracking_uri"])
@@ -175,7 +181,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     model = model.to(device)
     model_engine = engines.build_engine(
         model, engine=recipe.engine, optim=recipe.optim, micro_batch_size=recipe.micro_batch_size, device=device,
-        grad_accumulation=recipe.grad_accumulation_at(world_size),
+        grad_accumulation=elastic.accumulation,
     )
     state = restore(model_engine, world_size) or checkpoints.TrainState(
         epoch=0, global_step=0, recipe=loop_config["recipe"], world_size=world_size
@@ -194,6 +200,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
         metrics["epoch"] = epoch + 1
         metrics["train/world_size"] = world_size
+        metrics["train/effective_batch"], metrics["train/lr_scale"] = elastic.global_batch, elastic.lr_scale
         if run_id:
             tracking.log_metrics(run_id, {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch + 1)
         state = checkpoints.TrainState(epoch + 1, model_engine.global_steps, loop_config["recipe"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -73,14 +74,52 @@ class ScalingConfig(StrictModel):
         return range(self.min_workers or self.num_workers, self.num_workers + 1)
 
 
-def grad_accumulation(batch_size: int, micro_batch_size: int, world_size: int) -> int:
-    """Micro batches per optimiser step on each of `world_size` workers, so that the global batch is `batch_size`."""
+@dataclass(frozen=True)
+class ElasticBatch:
+    """The global batch at one number of workers (README "Elastic workers").
+
+    The rule: the micro batch is the recipe's (memory is sized for it); each worker accumulates the whole number of
+    micro batches that brings the global batch nearest the recipe's (`round(batch / (workers x micro))`, halves up,
+    at least 1); the learning rate scales linearly with the global batch this gives (the paper's rule: lr_per_64 x
+    batch / 64). An epoch stays a pass over the recipe's clips: it takes `recipe steps x batch // global batch`
+    optimiser steps (at least 1), so the schedule's epoch positions (warm-up end, cosine, step drops) are the
+    recipe's. At a count that divides the batch, all of it is the recipe's."""
+
+    world_size: int
+    micro_batch: int
+    accumulation: int
+    recipe_batch: int
+
+    @property
+    def global_batch(self) -> int:
+        """Clips per optimiser step at this number of workers."""
+        return self.world_size * self.micro_batch * self.accumulation
+
+    @property
+    def lr_scale(self) -> float:
+        return self.global_batch / self.recipe_batch
+
+    @property
+    def exact(self) -> bool:
+        return self.global_batch == self.recipe_batch
+
+    def steps_per_epoch(self, recipe_steps: int) -> int:
+        """Optimiser steps per epoch here, for `recipe_steps` per epoch at the recipe's batch: as many global batches
+        as fit in the recipe's epoch of `recipe_steps x batch` clips, so an epoch never reads more clips."""
+        return max(1, recipe_steps * self.recipe_batch // self.global_batch)
+
+    def describe(self) -> str:
+        """One line for a run at a count that does not divide the recipe's batch."""
+        return (f"{self.world_size} workers x micro batch {self.micro_batch} x {self.accumulation} accumulated = "
+                f"global batch {self.global_batch} (recipe: {self.recipe_batch}); learning rate x "
+                f"{self.lr_scale:.4g}")
+
+
+def elastic_batch(batch_size: int, micro_batch_size: int, world_size: int) -> ElasticBatch:
+    """The global batch of `world_size` workers at `micro_batch_size` nearest `batch_size` (see `ElasticBatch`)."""
     per_pass = world_size * micro_batch_size
-    if batch_size % per_pass:
-        raise ValueError(
-            f"optim.batch_size {batch_size} is not divisible by {world_size} workers x micro batch {micro_batch_size}"
-        )
-    return batch_size // per_pass
+    accumulation = max(1, (2 * batch_size + per_pass) // (2 * per_pass))  # round(batch / per_pass), halves up
+    return ElasticBatch(world_size, micro_batch_size, accumulation, batch_size)
 
 
 class CheckpointConfig(StrictModel):
@@ -145,13 +184,6 @@ class RecipeBase(StrictModel):
                 f"optim.batch_size {self.optim.batch_size} is not divisible by num_workers x grad_accumulation "
                 f"= {per_step}"
             )
-        for world_size in self.scaling.world_sizes:  # elastic: the same global batch at every number of workers
-            if self.optim.batch_size % (world_size * self.micro_batch_size):
-                raise ValueError(
-                    f"optim.batch_size {self.optim.batch_size} cannot be split at {world_size} workers (scaling."
-                    f"min_workers {self.scaling.min_workers} to num_workers {self.scaling.num_workers}): not divisible "
-                    f"by {world_size} x the micro batch {self.micro_batch_size}"
-                )
         if self.scaling.elastic and self.engine.zero_stage != 0:
             raise ValueError(
                 f"engine.zero_stage {self.engine.zero_stage} with scaling.min_workers: elastic runs need zero_stage 0, "
@@ -167,9 +199,13 @@ class RecipeBase(StrictModel):
         """Clips per worker per forward pass."""
         return self.optim.batch_size // (self.scaling.num_workers * self.engine.grad_accumulation)
 
+    def batch_at(self, world_size: int) -> ElasticBatch:
+        """The micro batch, accumulation, global batch and learning-rate scale at `world_size` workers."""
+        return elastic_batch(self.optim.batch_size, self.micro_batch_size, world_size)
+
     def grad_accumulation_at(self, world_size: int) -> int:
         """Micro batches per optimiser step when the run has `world_size` workers (the recipe's at `num_workers`)."""
-        return grad_accumulation(self.optim.batch_size, self.micro_batch_size, world_size)
+        return self.batch_at(world_size).accumulation
 
 
 class TrainRecipe(RecipeBase):

@@ -7,9 +7,13 @@ import math
 from sfp_train.recipe import OptimConfig
 
 
-def learning_rate(optim: OptimConfig, epoch: float) -> float:
-    """Linear warm-up from `warmup_start_factor * peak` to the schedule's value, then cosine or steps."""
-    peak = optim.peak_lr
+def learning_rate(optim: OptimConfig, epoch: float, batch_size: int | None = None) -> float:
+    """Linear warm-up from `warmup_start_factor * peak` to the schedule's value, then cosine or steps.
+
+    `batch_size`: the run's global batch when it is not the recipe's (an elastic run at a number of workers that does
+    not divide it, `sfp_train.recipe.ElasticBatch`): the paper's linear rule, `lr_per_64 x batch / 64`, scales the
+    whole schedule by `batch_size / optim.batch_size`; its epoch positions do not move."""
+    peak = optim.lr_per_64 * (batch_size or optim.batch_size) / 64
 
     def scheduled(at: float) -> float:
         if optim.schedule == "steps":

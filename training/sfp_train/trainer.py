@@ -27,12 +27,23 @@ class TrainingResult:
 
 
 def steps_per_epoch(recipe: RecipeBase, num_train_clips: int) -> int:
+    """Optimiser steps per epoch at the recipe's global batch (at most `max_steps_per_epoch`). A run at a number of
+    workers whose global batch differs (elastic, non-dividing) takes `recipe.batch_at(workers).steps_per_epoch` of
+    it: the same clips per epoch in fewer or more steps. Every count in the range must have one step's clips."""
     steps = num_train_clips // recipe.optim.batch_size
     if steps == 0:
         raise SfpError(
             f"{num_train_clips} training clips is less than one global batch of {recipe.optim.batch_size}; "
             "lower optim.batch_size"
         )
+    for world_size in recipe.scaling.world_sizes:
+        batch = recipe.batch_at(world_size)
+        if batch.accumulation * batch.micro_batch > num_train_clips // world_size:
+            raise SfpError(
+                f"{num_train_clips} training clips is less than one global batch of {batch.global_batch} at "
+                f"{world_size} workers (the nearest to optim.batch_size {recipe.optim.batch_size} there); "
+                "lower optim.batch_size or raise scaling.min_workers"
+            )
     return min(steps, recipe.max_steps_per_epoch or steps)
 
 
@@ -94,7 +105,8 @@ def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, r
 
     `task` (default: classification over `classes`) is what the loop learns; `initial_weights` (an object ref of a
     state dict) replaces the model's initialisation, as fine-tuning needs. `feed="synthetic"` trains every epoch on
-    its first batch, kept on the device (`make bench-train`'s model-only ceiling)."""
+    its first batch, kept on the device (`make bench-train`'s model-only ceiling). `steps` are per epoch at the
+    recipe's global batch (`steps_per_epoch`); each worker converts them for its number of workers."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
