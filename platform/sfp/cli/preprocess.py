@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--manifest", help="dataset.manifest: the dataset CSV (local path or s3://)")
     parser.add_argument("--video-root", help="dataset.video_root: folder the video paths are relative to")
     parser.add_argument("--output", help="output.uri: where the frame store goes (local path or s3://)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the frame store at the output (another dataset's, or this one's) with a new one")
+    parser.add_argument("--append", action="store_true",
+                        help="output.append: add the manifest's clips that the store lacks, as its next version")
     add_ray_address(parser)
     add_overrides(parser)
     parser.set_defaults(handler=run)
@@ -36,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         "dataset.manifest": args.manifest,
         "dataset.video_root": args.video_root,
         "output.uri": args.output,
+        "output.append": "true" if args.append else None,
     }
     overrides = list(args.overrides)
     path = args.dataset
@@ -48,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if path is None and args.manifest is None and args.video_root is None:
         raise ConfigError("give a dataset YAML, or --manifest (or --video-root for --format folder) and --output")
     config = load_config(PreprocessConfig, path, overrides)
+    if args.overwrite:
+        _overwrite(config)
     init_ray(args.ray_address)
     try:
         summary = run_preprocess(config)
@@ -56,3 +63,14 @@ def run(args: argparse.Namespace) -> int:
         raise
     print("\n".join(summary.lines()))
     return 0
+
+
+def _overwrite(config) -> None:
+    from sfp.cli.overwrite import check_source_exists, clear_store
+
+    if getattr(config.output, "append", False):
+        raise ConfigError("--overwrite replaces the store, --append adds to it: give one of them")
+    check_source_exists(config.dataset.manifest, config.dataset.root)
+    removed = clear_store(config.output.uri)
+    if removed:
+        print(f"--overwrite: removed the frame store at {config.output.uri} ({removed} files)")
