@@ -8,7 +8,6 @@ from sfp_train.models import (
     create_slowfast,
     param_groups,
     pathway_inputs,
-    recipe_config,
 )
 from sfp_train.models.head import ClassificationHead
 from sfp_train.models.lateral import TimeStridedConv, TimeToChannel
@@ -189,12 +188,6 @@ def test_channels_last_gives_the_same_logits():
     fast_layout.load_state_dict(plain.state_dict())
     assert fast_layout.pathways.slow.res2[0].conv_a.weight.is_contiguous(memory_format=torch.channels_last_3d)
     assert torch.allclose(forward(plain, config, 32), forward(fast_layout, config, 32), atol=1e-5)
-
-
-def test_recipes():
-    assert recipe_config("4x16").model_dump() == ModelConfig(slow_frames=4, alpha=8, fusion_kernel_size=5).model_dump()
-    assert recipe_config("8x8", depth=101).depth == 101
-    assert recipe_config("4x16").clip_frames == 32
 
 
 def test_wrong_number_of_inputs_is_explained():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sfp.cli.main import main
-from sfp_train.models import ModelConfig, build_model, pack_pathways, pathway_shapes, recipe_config
+from sfp_train.models import ModelConfig, build_model, pack_pathways, pathway_shapes, preset_config
 from sfp_train.models.summary import summarize
 from sfp_train.models.pytorchvideo_import import import_pytorchvideo
 
@@ -17,12 +17,10 @@ with warnings.catch_warnings():
 
 torch.set_num_threads(1)
 
+# The presets (sfp_train.models.config.PRESETS: what recipes, configs/models/ and the preset builders refer to)
 CONFIGS = {
-    "slowfast_r50_8x8": (ModelConfig(), 400),
-    "slowfast_r50_4x16": (recipe_config("4x16"), 400),
-    "slowfast_r101_8x8": (ModelConfig(depth=101, fusion_kernel_size=5), 400),
-    "slowfast_r50_ava": (ModelConfig(task="detection"), 80),
-    "slow_only_r50": (ModelConfig(arch="slow_only"), 400),
+    name: (preset_config(name), 80 if name == "slowfast_r50_ava" else 400)
+    for name in ("slowfast_r50_8x8", "slowfast_r50_4x16", "slowfast_r101_8x8", "slowfast_r50_ava", "slow_only_r50")
 }
 # Exact counts of PyTorchVideo's slowfast_r50 / create_slowfast 4x16 / slowfast_r101 / slowfast_r50_detection /
 # slow_r50 (pretrained=False); the paper and PySlowFast round them to 34.57M, 34.48M, 62.83M, 33.82M, 32.45M.

@@ -2,6 +2,7 @@
 
     from sfp_train.models import ModelConfig, build_model, pathway_inputs
     model = build_model(ModelConfig(), num_classes=400)          # SlowFast R50 8x8
+    model = build_model(preset_config("slowfast_r50_4x16"), 400)  # a published model: see PRESETS
     logits = model(pathway_inputs(clips, "slowfast", alpha=4))    # clips [B, 3, 32, H, W] -> [B, 400]
 
 Builders (`create_slowfast`, `create_slow_only`, ...) take keyword-only arguments with the paper's defaults and
@@ -17,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sfp_train.models.config import RECIPES, ModelConfig, build_model, recipe_config
+from sfp_train.models.config import PRESETS, ModelConfig, build_model, preset_config
 from sfp_train.models.init import init_weights
 from sfp_train.models.packing import pack_pathways, pathway_inputs, pathway_shapes, slow_indices
 from sfp_train.models.param_groups import param_groups
@@ -54,7 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "RECIPES",
+    "PRESETS",
     "ModelConfig",
     "SlowFast",
     "build_model",
@@ -67,6 +68,6 @@ __all__ = [
     "param_groups",
     "pathway_inputs",
     "pathway_shapes",
-    "recipe_config",
+    "preset_config",
     "slow_indices",
 ]

@@ -1,13 +1,40 @@
-"""The `model:` section of a recipe, and `build_model`, the one place that maps it onto the builders' arguments."""
+"""The `model:` section of a recipe, the paper's models (`PRESETS`), and `build_model`, the one place that maps a
+section onto the builders' arguments."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from torch import nn
 
-from sfp_train.models.slowfast import create_fast_only, create_slow_only, create_slowfast
+from sfp_train.models.slowfast import SlowFast, create_fast_only, create_slow_only, create_slowfast
+
+
+# The published models, the one source of them: a recipe's `model: {preset: <name>}`, `preset_config`, the builders of
+# `presets.py` and the PyTorchVideo import all read this table. Each pins what differs from `ModelConfig`'s defaults
+# (the paper's SlowFast R50 8x8: width 64, beta_inv 8, time-strided-conv laterals, concatenation, dropout 0.5, 224 crops).
+#
+# | preset            | Slow frames x stride | alpha | fusion kernel | params (K400 / AVA head) | GMACs per 256 view |
+# |-------------------|----------------------|-------|---------------|--------------------------|--------------------|
+# | slowfast_r50_8x8  | 8 x 8 (32 Fast)      | 4     | 7             | 34.57M                   | 65.7               |
+# | slowfast_r50_4x16 | 4 x 16               | 8     | 5             | 34.48M                   | 36.1               |
+# | slowfast_r101_8x8 | 8 x 8                | 4     | 5             | 62.83M                   | 125.9              |
+# | slowfast_r50_ava  | 8 x 8, detection     | 4     | 7             | 33.83M (80 classes)      | 96.9               |
+# | slow_only_r50     | 8 x 8                | -     | -             | 32.45M                   | 54.5               |
+# | fast_only_r50     | 32 x 2               | -     | -             |                          |                    |
+#
+# The R101 fusion kernel (5) follows PySlowFast's R101 recipes and PyTorchVideo's `slowfast_r101` checkpoint. The
+# counts are pinned by tests/training/models/ (test_fidelity.py, test_cli_model.py).
+PRESETS: dict[str, dict[str, Any]] = {
+    "slowfast_r50_8x8": {"arch": "slowfast", "depth": 50, "slow_frames": 8, "alpha": 4, "fusion_kernel_size": 7},
+    "slowfast_r50_4x16": {"arch": "slowfast", "depth": 50, "slow_frames": 4, "alpha": 8, "fusion_kernel_size": 5},
+    "slowfast_r101_8x8": {"arch": "slowfast", "depth": 101, "slow_frames": 8, "alpha": 4, "fusion_kernel_size": 5},
+    "slowfast_r50_ava": {
+        "arch": "slowfast", "depth": 50, "slow_frames": 8, "alpha": 4, "fusion_kernel_size": 7, "task": "detection"
+    },
+    "slow_only_r50": {"arch": "slow_only", "depth": 50, "slow_frames": 8, "alpha": 4},
+    "fast_only_r50": {"arch": "fast_only", "depth": 50, "slow_frames": 8, "alpha": 4},
+}
 
 
 class ModelConfig(BaseModel):
@@ -18,6 +45,9 @@ class ModelConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # `preset: <name>` in a section stands for that model's fields in `PRESETS`; the section's other keys override
+    # them. It is not a field: a resolved config (what runs and checkpoints carry) has every field and no preset.
 
     arch: Literal["slowfast", "slow_only", "fast_only"] = "slowfast"
     depth: Literal[18, 50, 101] = 50
@@ -35,6 +65,17 @@ class ModelConfig(BaseModel):
     roi_aligned: bool = Field(True, description="RoIAlign with the half-pixel offset (detection only)")
     channels_last: bool = False
     compile: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "preset" not in data:
+            return data
+        fields = dict(data)
+        name = fields.pop("preset")
+        if not isinstance(name, str) or name not in PRESETS:
+            raise ValueError(f"preset: unknown model {name!r}; known: {', '.join(PRESETS)}")
+        return {**PRESETS[name], **fields}
 
     @model_validator(mode="after")
     def _check_widths(self) -> ModelConfig:
@@ -56,20 +97,12 @@ class ModelConfig(BaseModel):
         return self.slow_frames * self.alpha
 
 
-RECIPES: dict[str, dict[str, Any]] = {
-    "8x8": {"slow_frames": 8, "alpha": 4, "fusion_kernel_size": 7},
-    "4x16": {"slow_frames": 4, "alpha": 8, "fusion_kernel_size": 5},
-}
+def preset_config(name: str, **fields: Any) -> ModelConfig:
+    """`ModelConfig` of the published model `name` (see `PRESETS`), other fields from `fields`."""
+    return ModelConfig.model_validate({"preset": name, **fields})
 
 
-def recipe_config(recipe: Literal["8x8", "4x16"], **fields: Any) -> ModelConfig:
-    """`ModelConfig` of a paper recipe (`T x tau`: Slow frames x Slow stride), other fields from `fields`."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
-    return ModelConfig(**{**RECIPES[recipe], **fields})
-
-
-def build_model(config: ModelConfig, num_classes: int) -> nn.Module:
+def build_model(config: ModelConfig, num_classes: int) -> SlowFast:
     """The network described by `config`, initialised; with `config.compile`, compiled in place."""
     common: dict[str, Any] = dict(
         num_classes=num_classes,

@@ -26,19 +26,13 @@ from typing import Any, Mapping
 
 import torch
 
-from sfp_train.models.config import ModelConfig, build_model
+from sfp_train.models.config import PRESETS, ModelConfig, build_model
 
+# PyTorchVideo's hub models as our presets (`config.PRESETS`)
 PYTORCHVIDEO_ARCHS: dict[str, dict[str, Any]] = {
-    "slowfast_r50": {"depth": 50, "alpha": 4, "slow_frames": 8, "fusion_kernel_size": 7},
-    "slowfast_r101": {"depth": 101, "alpha": 4, "slow_frames": 8, "fusion_kernel_size": 5},
-    "slowfast_r50_detection": {
-        "depth": 50,
-        "alpha": 4,
-        "slow_frames": 8,
-        "fusion_kernel_size": 7,
-        "task": "detection",
-        "roi_aligned": False,
-    },
+    "slowfast_r50": PRESETS["slowfast_r50_8x8"],
+    "slowfast_r101": PRESETS["slowfast_r101_8x8"],
+    "slowfast_r50_detection": {**PRESETS["slowfast_r50_ava"], "roi_aligned": False},
 }
 
 _PATHWAYS = ("slow", "fast")
