@@ -17,8 +17,7 @@ from typing import Any, Mapping
 from sfp import tracking
 from sfp.config import validate
 from sfp.errors import ConfigError
-from sfp_train.models import ModelConfig, build_model, pathway_shapes
-from sfp_train.models.summary import ModelSummary, summarize
+from sfp_train.models.summary import ModelSummary, summarize_config
 from sfp_train.recipe import RegistryConfig, TrainRecipe
 
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests the architecture runs under the summary run
@@ -56,14 +55,7 @@ def arch_recipes(train: Mapping[str, Any], arches: Mapping[str, Any], name: str)
 
 def model_cost(recipe: TrainRecipe, num_classes: int) -> ModelSummary:
     """Parameters and multiply-adds of one test view (`data.test_crop_size`), counted on the meta device."""
-    import torch
-
-    config: ModelConfig = recipe.model.model_copy(update={"compile": False})
-    with torch.device("meta"):
-        model = build_model(config, num_classes)
-    shapes = pathway_shapes(arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha,
-                            crop_size=recipe.data.test_crop_size)
-    return summarize(model, shapes)
+    return summarize_config(recipe.model, num_classes, recipe.data.test_crop_size)
 
 
 @dataclass

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from sfp.cli.main import main
-from sfp_train.models import ModelConfig, build_model, pack_pathways, pathway_shapes, preset_config
-from sfp_train.models.summary import summarize
+from sfp_train.models import ModelConfig, build_model, pack_pathways, preset_config
+from sfp_train.models.summary import summarize, summarize_config
 from sfp_train.models.pytorchvideo_import import import_pytorchvideo
 
 with warnings.catch_warnings():
@@ -78,9 +78,8 @@ def test_parameter_counts_equal_pytorchvideo():
     ],
 )
 def test_macs_at_256_are_the_published_ones(name, gmacs, split):
-    config, _ = CONFIGS[name]
-    shapes = pathway_shapes(arch="slowfast", clip_frames=32, alpha=config.alpha, crop_size=256)
-    summary = summarize(meta_model(name), shapes)
+    config, num_classes = CONFIGS[name]
+    summary = summarize_config(config, num_classes, crop_size=256)
     assert summary.input_shapes[0] == [1, 3, 32 // config.alpha, 256, 256]
     assert round(summary.gmacs, 1) == gmacs
     assert {part: round(macs / 1e9, 2) for part, macs in summary.macs_by_part.items()} == split

@@ -15,7 +15,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from sfp_train.models.config import ModelConfig, build_model
 from sfp_train.models.head import DetectionHead
+from sfp_train.models.packing import pathway_shapes
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,12 @@ def summarize(
         macs_by_stage=macs_by_stage,
         input_shapes=[list(shape) for shape in input_shapes],
     )
+
+
+def summarize_config(config: ModelConfig, num_classes: int, crop_size: int, *, num_boxes: int = 1) -> ModelSummary:
+    """Counts for one `crop_size` view (the clip `config` samples) of the model `config` describes, built on the meta
+    device, uncompiled: nothing is allocated, initialised or computed."""
+    with torch.device("meta"):
+        model = build_model(config.model_copy(update={"compile": False}), num_classes)
+    shapes = pathway_shapes(arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha, crop_size=crop_size)
+    return summarize(model, shapes, num_boxes=num_boxes)
