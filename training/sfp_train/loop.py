@@ -166,7 +166,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     elastic = recipe.batch_at(world_size)  # the global batch nearest the recipe's here (README: Elastic workers)
     steps_per_epoch = elastic.steps_per_epoch(loop_config["steps_per_epoch"])  # the driver's, at the recipe's batch
     if rank == 0 and not elastic.exact:
-        print(f"sfp: {elastic.describe()}; {steps_per_epoch} steps per epoch", flush=True)
+        print(f"sfp: {elastic.describe()}; steps per epoch: {steps_per_epoch}", flush=True)
     run_id = loop_config["mlflow_run_id"] if rank == 0 else None
     if run_id:
         tracking.use_tracking_uri(loop_config["tracking_uri"])
