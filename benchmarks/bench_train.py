@@ -117,17 +117,17 @@ def run_feed(recipe, feed: str) -> FeedResult:
     """One training run of `recipe` through `trainer.fit`, its last epoch's figures."""
     from sfp import tracking
     from sfp.framestore import FrameStore
-    from sfp_train.data.pipeline import eval_dataset, train_dataset
+    from sfp_train.data.pipeline import training_inputs
     from sfp_train.trainer import fit, steps_per_epoch
 
     store = FrameStore.open(recipe.data.framestore)
     model = recipe.model
-    loaders = dict(num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha)
-    datasets = {"train": train_dataset(store, recipe.data, **loaders),
-                "val": eval_dataset(store, recipe.data, recipe.data.val_split, **loaders)}
+    datasets, decoders = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch,
+                                         alpha=model.alpha)
     run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name)
     steps = steps_per_epoch(recipe, store.manifest.splits[recipe.data.train_split])
-    result = fit(recipe, datasets=datasets, classes=store.manifest.classes, steps=steps, run_id=run_id, feed=feed)
+    result = fit(recipe, datasets=datasets, decoders=decoders, classes=store.manifest.classes, steps=steps,
+                 run_id=run_id, feed=feed)
     tracking.end_run(run_id)
     return FeedResult(feed, result.metrics["train/clips_per_s"], result.metrics["train/data_wait_share"])
 

@@ -1,5 +1,6 @@
-"""benchmarks/bench_loader.py on 2 clips x 1 round: the contenders see the same clips and produce the same shapes,
-and the report prints both ratios. No timing is asserted."""
+"""benchmarks/bench_loader.py on 2 clips x 1 round: the contenders see the same clips and produce the same model
+inputs (the frame store's through the worker-side decoder), and the report prints every ratio, the device decode's
+throughput and the S3 read costs. No timing is asserted."""
 
 import re
 
@@ -37,11 +38,18 @@ def restore_threads():
     pa.set_io_thread_count(saved[2])
 
 
-def test_contenders_produce_the_same_shapes(bench):
+def test_contenders_produce_the_same_shapes(bench_loader, bench):
+    from sfp_train.data.pipeline import train_decoder
+
     assert len(bench.batches) == 2
+    decoder = train_decoder(bench.data, arch="slowfast", alpha=4)
     for batch in bench.batches:
-        ours, pyav, floor = (bench.contenders[name](batch) for name in ("frame store", "PyAV", "JPEG floor"))
-        assert set(ours) == set(pyav) == {"pathway_0", "pathway_1", "label"}
+        encoded = bench.contenders["frame store"](batch)
+        assert set(encoded) == {"jpegs", "region", "flip", "label"} and len(encoded["jpegs"][0]) == 32
+        ours = {key: value.numpy() for key, value in decoder(encoded, torch.device("cpu")).items()}
+        host, pyav, floor = (bench.contenders[name](batch) for name in ("host decode", "PyAV", "JPEG floor"))
+        assert set(ours) == set(host) == set(pyav) == {"pathway_0", "pathway_1", "label"}
+        assert host["pathway_1"].shape == ours["pathway_1"].shape
         assert ours["pathway_0"].shape == pyav["pathway_0"].shape == (1, 3, 8, 224, 224)
         assert ours["pathway_1"].shape == pyav["pathway_1"].shape == (1, 3, 32, 224, 224)
         assert ours["pathway_1"].dtype == pyav["pathway_1"].dtype == np.float32
@@ -68,11 +76,14 @@ def test_the_benchmark_prints_both_ratios_and_the_s3_read_costs(bench_loader, be
     bench_loader.main(["--clips", "2", "--rounds", "1", "--short-side", "256", "--workdir", str(workdir),
                        "--s3-uri", "s3://sfp-test/bench-loader"])
     out = capsys.readouterr().out
-    for name in ("frame store", "PyAV", "JPEG floor"):
-        assert re.search(rf"^\s*{name}\s+\d+\.\d+\s+\d+\.\d+", out, re.MULTILINE), out
-    for other, target in (("PyAV", r"5"), ("JPEG floor", r"0\.5")):
-        line = rf"^ratio frame store / {other}: \d+\.\d+ CPU time .*, \d+\.\d+ wall; target >= {target}: (met|NOT met)$"
+    for name in ("frame store", "host decode", "PyAV", "JPEG floor"):
+        assert re.search(rf"^\s*{name}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+ \.\. \d+\.\d+\s+\d+\.\d$", out, re.MULTILINE), out
+    for ours, other, target in (("host decode", "PyAV", r"5"), ("host decode", "JPEG floor", r"0\.5"),
+                                ("frame store", "host decode", r"5")):
+        line = rf"^ratio {ours} / {other}: \d+\.\d+ CPU time .*, \d+\.\d+ wall; target >= {target}: (met|NOT met)$"
         assert re.search(line, out, re.MULTILINE), out
+    assert re.search(r"^device decode \(ClipDecoder on cpu, batches of 4 clips\): \d+ frames/s wall, \d+ frames/CPU-s, "
+                     r"[\d.]+ CPU-ms per clip", out, re.MULTILINE), out
     # bytes and requests per clip of the real clip's windows, read from S3 through the counting proxy
     table = re.findall(r"^\s+(v[12])\s+(first read|open)\s+[\d.]+\s+([\d.]+) \(\s*([\d.]+)\)\s+(\d+)\s", out, re.MULTILINE)
     rows = {(layout, shard): (float(ratio), float(worst), int(requests))

@@ -39,8 +39,10 @@ def data_section(root: Path, annotations: Path) -> dict:
 
 
 def test_keyframe_loader_reads_windows_boxes_and_labels(ava_dataset):
+    import torch
+
     from sfp.framestore import FrameStore
-    from sfp_train.ava.data import AvaDataConfig, keyframe_dataset, train_keyframes, val_keyframes
+    from sfp_train.ava.data import AvaDataConfig, keyframe_dataset, keyframe_decoder, train_keyframes, val_keyframes
     from sfp_train.ava.labelmap import read_labelmap
 
     root, annotations = ava_dataset
@@ -49,16 +51,20 @@ def test_keyframe_loader_reads_windows_boxes_and_labels(ava_dataset):
     store = FrameStore.open(data.framestore)
     train = train_keyframes(data, labelmap)
     assert len(train) == 2 * 4 and all(len(k.boxes) == 3 for k in train)
-    (batch,) = keyframe_dataset(store, train[:2], data, train=True, num_frames=16, arch="slowfast", alpha=4,
-                                num_actions=3).iter_batches(batch_size=2)
+    cpu = torch.device("cpu")
+    (rows,) = keyframe_dataset(store, train[:2], data, train=True, num_frames=16,
+                               num_actions=3).iter_batches(batch_size=2, batch_format="numpy")
+    assert [len(frames) for frames in rows["jpegs"]] == [16, 16]  # compressed frames cross to the worker
+    batch = {k: v.numpy() for k, v in keyframe_decoder(data, train=True, arch="slowfast", alpha=4)(rows, cpu).items()}
     assert batch["pathway_0"].shape == (2, 3, 4, 64, 64) and batch["pathway_1"].shape == (2, 3, 16, 64, 64)
     assert batch["boxes"].shape == (2, 4, 4) and batch["box_count"].tolist() == [3, 3]
     assert batch["labels"].shape == (2, 4, 3) and batch["labels"][:, 3].sum() == 0
     assert (batch["labels"][:, :3].sum(axis=2) >= 1).all()  # every person has an action
     assert (batch["boxes"] >= 0).all() and (batch["boxes"] <= 64).all()
     val = val_keyframes(data, labelmap)
-    (test_batch,) = keyframe_dataset(store, val[:1], data, train=False, num_frames=16, arch="slowfast", alpha=4,
-                                     num_actions=3).iter_batches(batch_size=1)
+    (test_rows,) = keyframe_dataset(store, val[:1], data, train=False, num_frames=16,
+                                    num_actions=3).iter_batches(batch_size=1, batch_format="numpy")
+    test_batch = {k: v.numpy() for k, v in keyframe_decoder(data, train=False, arch="slowfast", alpha=4)(test_rows, cpu).items()}
     assert test_batch["pathway_1"].shape == (1, 3, 16, 64, 96)  # short side 64, padded to 1.34 x 64 -> 96
     np.testing.assert_allclose(test_batch["boxes"][0, :1], [np.array(val[0].boxes[0]) * [85, 64, 85, 64]], atol=1.0)
 

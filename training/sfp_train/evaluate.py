@@ -1,4 +1,10 @@
-"""Multi-view testing, as the reference: every clip as temporal windows x spatial crops, softmax scores averaged."""
+"""Multi-view testing, as the reference: every clip as temporal windows x spatial crops, softmax scores averaged.
+
+Testing runs on the Ray cluster: Ray Data tasks read each clip once for all of its views (`EvalViewLoader`), and a
+pool of scoring actors (`ViewScorer`, one per GPU when the cluster has GPUs) each holds the model on its device,
+decodes the views it is handed there and returns their probabilities. Only `[views, classes]` scores come back to
+this process, which sums them per clip and computes top-1, top-5, per-class accuracy and the confusion matrix once.
+Every view's score depends on that view alone, so the result is the same at any number of actors."""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from torch import nn
 
 from sfp.framestore import FrameStore
 from sfp_train.data.config import DataConfig
-from sfp_train.data.pipeline import index_rows, eval_dataset
+from sfp_train.data.device_decode import ClipDecoder
+from sfp_train.data.pipeline import eval_dataset, eval_decoder, index_rows
 
 
 @dataclass
@@ -22,13 +29,43 @@ class EvaluationResult:
     views_per_clip: int
     per_class: dict[str, float]
     confusion: np.ndarray = field(repr=False)
+    scores: np.ndarray = field(repr=False)  # [clips, classes]: each clip's probabilities summed over its views
     classes: list[str] = field(repr=False)
 
     def metrics(self, prefix: str = "test") -> dict[str, float]:
         return {f"{prefix}/top1": self.top1, f"{prefix}/top5": self.top5}
 
 
-@torch.no_grad()
+def scoring_pool(workers: int | None) -> dict:
+    """`map_batches` arguments for a pool of model actors: one per GPU of the cluster (each holding one), or
+    `workers` CPU actors (default 1) on a cluster without GPUs."""
+    import ray
+
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    count = workers or max(gpus, 1)
+    return {"concurrency": count, "num_gpus": 1 if gpus else 0}
+
+
+def actor_device() -> torch.device:
+    """The GPU Ray gave this actor (it sees only that one), else the CPU."""
+    return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+
+
+class ViewScorer:
+    """Ray Data actor: the model on this actor's device; a batch of views -> `{"clip_index", "probabilities"}`."""
+
+    def __init__(self, model: nn.Module, decoder: ClipDecoder) -> None:
+        self.device = actor_device()
+        self.model, self.decoder = model.to(self.device).eval(), decoder
+
+    @torch.no_grad()
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        inputs = self.decoder(batch, self.device)
+        logits = self.model([inputs[key] for key in sorted(inputs) if key.startswith("pathway_")])
+        return {"clip_index": np.asarray(batch["clip_index"]),
+                "probabilities": logits.float().softmax(dim=-1).cpu().numpy()}
+
+
 def evaluate(
     model: nn.Module,
     store: FrameStore,
@@ -39,17 +76,18 @@ def evaluate(
     alpha: int,
     num_frames: int,
     batch_size: int = 8,
+    workers: int | None = None,
 ) -> EvaluationResult:
-    """`model` returns logits for pathway inputs; views stream from Ray Data; scores are averaged per clip."""
+    """`model` returns logits for pathway inputs; its views are scored on the cluster (`scoring_pool(workers)`) and
+    averaged per clip here."""
     classes = store.manifest.classes
     labels = np.array([row["label_id"] for row in index_rows(store, split)])
     scores = np.zeros((len(labels), len(classes)), dtype=np.float64)
-    model.eval()
-    dataset = eval_dataset(store, data, split, num_frames=num_frames, arch=arch, alpha=alpha)
-    for batch in dataset.iter_torch_batches(batch_size=batch_size):
-        inputs = [batch[key] for key in sorted(batch) if key.startswith("pathway_")]
-        probabilities = model(inputs).float().softmax(dim=-1).numpy()
-        np.add.at(scores, batch["clip_index"].numpy(), probabilities)
+    views = eval_dataset(store, data, split, num_frames=num_frames)
+    scored = views.map_batches(ViewScorer, batch_size=batch_size, **scoring_pool(workers), fn_constructor_kwargs={
+        "model": model.cpu(), "decoder": eval_decoder(data, arch=arch, alpha=alpha)})
+    for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+        np.add.at(scores, batch["clip_index"], batch["probabilities"])
     ranked = np.argsort(-scores, axis=1)
     top1 = float(np.mean(ranked[:, 0] == labels))
     top5 = float(np.mean((ranked[:, : min(5, len(classes))] == labels[:, None]).any(axis=1)))
@@ -67,6 +105,7 @@ def evaluate(
         views_per_clip=data.test_temporal_views * data.test_spatial_crops,
         per_class=per_class,
         confusion=confusion,
+        scores=scores,
         classes=classes,
     )
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import torch
 import torch.distributed as dist
 
-from sfp import tracking
+from sfp import progress, tracking
 from sfp_train import checkpoints, engine as engines
 from sfp_train.data.feed import device_batches
 from sfp_train.models.config import build_model
@@ -43,6 +43,7 @@ class IntervalLogger:
         self.run_id, self.every = run_id, every
         self.loss_sum: torch.Tensor | None = None
         self.micro_batches = 0
+        self.last_loss: float | None = None  # the latest interval's mean, for the progress display
 
     def micro_batch(self, loss: torch.Tensor) -> None:
         self.loss_sum = loss.detach() if self.loss_sum is None else self.loss_sum + loss.detach()
@@ -51,7 +52,7 @@ class IntervalLogger:
     def optimizer_step(self, global_step: int, lr: float) -> None:
         if global_step % self.every or self.loss_sum is None:
             return
-        mean_loss = float(self.loss_sum) / self.micro_batches
+        mean_loss = self.last_loss = float(self.loss_sum) / self.micro_batches
         tracking.log_metrics(self.run_id, {"train/loss": mean_loss, "train/lr": lr}, step=global_step,
                              synchronous=False)
         self.loss_sum, self.micro_batches = None, 0
@@ -92,6 +93,8 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
             logger.micro_batch(loss)
             if (micro_step + 1) % accumulation == 0:
                 logger.optimizer_step(model_engine.global_steps, lr)
+                progress.report_step(epoch, recipe.optim.epochs, (micro_step + 1) // accumulation, steps_per_epoch,
+                                     logger.last_loss, model_engine.train_batch_size())
     synchronize(device)
     elapsed = time.perf_counter() - started
     keys = sorted(sums)
@@ -105,11 +108,11 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
     }
 
 
-def epoch_batches(shard, batch_size: int, device: torch.device, feed: str) -> Iterator[dict]:
+def epoch_batches(shard, batch_size: int, device: torch.device, decoder, feed: str) -> Iterator[dict]:
     """The epoch's training batches on the device. `feed="synthetic"` repeats the first batch, already on the
     device, for the whole epoch: the same loop with no input pipeline, the model-only ceiling `make bench-train`
     compares the real feed against."""
-    batches = iter(device_batches(shard, batch_size, device, drop_last=True))
+    batches = iter(device_batches(shard, batch_size, device, decoder, drop_last=True))
     if feed == "synthetic":
         return itertools.repeat(next(batches))
     return batches
@@ -189,19 +192,22 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     feed = loop_config.get("feed", "dataset")
+    decoders = loop_config["decoders"]  # the datasets' batches -> model inputs on this worker's device
 
     for epoch in range(state.epoch, recipe.optim.epochs):
-        batches = epoch_batches(train_shard, recipe.micro_batch_size, device, feed)
+        batches = epoch_batches(train_shard, recipe.micro_batch_size, device, decoders["train"], feed)
         metrics = train_epoch(model_engine, batches, recipe, task, epoch, steps_per_epoch, device, precision, logger)
         last_epoch = epoch + 1 == recipe.optim.epochs
         if (epoch + 1) % recipe.val_every_n_epochs == 0 or last_epoch:
             broadcast_buffers(model_engine.module)
             with engines.autocast(precision, device):
-                metrics.update(task.validate(model_engine, val_shard, recipe.micro_batch_size, device))
+                metrics.update(task.validate(model_engine, val_shard, decoders["val"], recipe.micro_batch_size,
+                                             device))
         metrics["epoch"] = epoch + 1
         metrics["train/world_size"] = world_size
         metrics["train/effective_batch"], metrics["train/lr_scale"] = elastic.global_batch, elastic.lr_scale
         if run_id:
+            progress.report_epoch(epoch + 1, recipe.optim.epochs, metrics)
             tracking.log_metrics(run_id, {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch + 1)
         state = checkpoints.TrainState(epoch + 1, model_engine.global_steps, loop_config["recipe"],
                                        loop_config["mlflow_run_id"], world_size)

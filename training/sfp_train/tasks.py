@@ -6,7 +6,7 @@ The per-worker loop (`loop.py`) is the same for every task; it asks the task obj
 - `train_step(model_engine, batch, device)`: the loss of one micro-batch and the statistics to sum over the epoch
   (tensors on the device: summing them needs no host synchronisation);
 - `train_metrics(sums)`: the epoch's train metrics from the sums over all workers;
-- `validate(model_engine, shard, batch_size, device)`: the val metrics (the same on every rank).
+- `validate(model_engine, shard, decoder, batch_size, device)`: the val metrics (the same on every rank).
 
 `ClassificationTask` (Kinetics): softmax cross-entropy over classes, top-1/top-5. `DetectionTask` (AVA): a binary
 cross-entropy per action over the boxes of each keyframe, and frame-level mAP@0.5 on the val keyframes.
@@ -63,12 +63,12 @@ class ClassificationTask:
                 "train/top5": sums["correct5"] / seen}
 
     @torch.no_grad()
-    def validate(self, model_engine, shard, batch_size: int, device) -> dict[str, float]:
+    def validate(self, model_engine, shard, decoder, batch_size: int, device) -> dict[str, float]:
         """Single-view validation (centre window, centre crop) on this worker's shard, summed over workers."""
         model_engine.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct1, correct5: no per-batch sync
         seen = 0
-        for batch in device_batches(shard, batch_size, device):
+        for batch in device_batches(shard, batch_size, device, decoder):
             labels = batch["label"].to(device, non_blocking=True)
             logits = model_engine(pathway_batch(batch, device)).float()
             loss = F.cross_entropy(logits, labels, reduction="sum")
@@ -109,10 +109,10 @@ class DetectionTask:
         return {"train/epoch_loss": sums["loss"] / max(sums["seen"], 1.0), "train/boxes": sums["seen"]}
 
     @torch.no_grad()
-    def validate(self, model_engine, shard, batch_size: int, device) -> dict[str, float]:
+    def validate(self, model_engine, shard, decoder, batch_size: int, device) -> dict[str, float]:
         """Scores of every val box on every worker, gathered; frame mAP@0.5 against the ground truth."""
         model_engine.eval()
-        found = predict_boxes(model_engine, device_batches(shard, batch_size, device), device)
+        found = predict_boxes(model_engine, device_batches(shard, batch_size, device, decoder), device)
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, found)
         merged = {key: value for part in gathered for key, value in part.items()}

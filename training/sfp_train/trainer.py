@@ -13,7 +13,7 @@ from sfp.config import config_hash, flatten
 from sfp.errors import SfpError
 from sfp.framestore import FrameStore
 from sfp.raycluster import code_version
-from sfp_train.data.pipeline import eval_dataset, train_dataset
+from sfp_train.data.pipeline import training_inputs
 from sfp_train.loop import train_loop_per_worker
 from sfp_train.recipe import RecipeBase, TrainRecipe
 
@@ -65,6 +65,7 @@ def lineage_tags(recipe: TrainRecipe, store: FrameStore) -> dict[str, str]:
     return {
         "sfp.framestore.uri": recipe.data.framestore,
         "sfp.framestore.manifest_sha256": hashlib.sha256(store.manifest.to_json().encode()).hexdigest(),
+        "sfp.framestore.version": str(store.manifest.version),  # the store version trained on (appends add them)
         "sfp.git_commit": code_version(),
         "sfp.config_hash": config_hash(recipe),
         "sfp.model.arch": recipe.model.arch,
@@ -83,15 +84,9 @@ def run_training(recipe: TrainRecipe) -> TrainingResult:
     tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
 
     model = recipe.model
-    loaders = dict(num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha)
-    single_view = recipe.data.model_copy(update={"test_temporal_views": 1, "test_spatial_crops": 1,
-                                                 "test_short_side": recipe.data.crop_size,
-                                                 "test_crop_size": recipe.data.crop_size})
-    datasets = {
-        "train": train_dataset(store, recipe.data, **loaders),
-        "val": eval_dataset(store, single_view, recipe.data.val_split, **loaders),
-    }
-    return fit(recipe, datasets=datasets, classes=classes, steps=steps, run_id=run_id)
+    datasets, decoders = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch,
+                                         alpha=model.alpha)
+    return fit(recipe, datasets=datasets, decoders=decoders, classes=classes, steps=steps, run_id=run_id)
 
 
 def log_recipe(run_id: str, recipe: RecipeBase) -> None:
@@ -99,9 +94,10 @@ def log_recipe(run_id: str, recipe: RecipeBase) -> None:
     tracking.log_text(run_id, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "config/recipe.yaml")
 
 
-def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, run_id: str, task=None,
-        initial_weights=None, feed: str = "dataset") -> TrainingResult:
-    """Run `train_loop_per_worker` on Ray Train's TorchTrainer with `datasets` ("train", "val") for `recipe`.
+def fit(recipe: RecipeBase, *, datasets: dict, decoders: dict, classes: list[str], steps: int, run_id: str,
+        task=None, initial_weights=None, feed: str = "dataset") -> TrainingResult:
+    """Run `train_loop_per_worker` on Ray Train's TorchTrainer with `datasets` ("train", "val") for `recipe`, their
+    batches turned into model inputs on the workers by `decoders` (same keys).
 
     `task` (default: classification over `classes`) is what the loop learns; `initial_weights` (an object ref of a
     state dict) replaces the model's initialisation, as fine-tuning needs. `feed="synthetic"` trains every epoch on
@@ -119,6 +115,7 @@ def fit(recipe: RecipeBase, *, datasets: dict, classes: list[str], steps: int, r
         train_loop_config={
             "recipe": recipe.model_dump(mode="json"),
             "classes": classes,
+            "decoders": decoders,
             "steps_per_epoch": steps,
             "mlflow_run_id": run_id,
             "tracking_uri": tracking.resolve_tracking_uri(recipe.tracking),

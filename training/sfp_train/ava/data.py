@@ -6,10 +6,12 @@ per box), optionally plus person-detector boxes above `train_detection_score`, l
 ground-truth box they overlap most (IoU >= 0.5) or none; test keyframes take the detector's boxes with
 `score >= val_detection_score` (0.8, the reference's), or the ground-truth boxes when no detection file is given.
 
-The Ray Data rows are positions in the table; the map stage reads the keyframe's window (`clip_frames` frames at
-`sampling_rate` on the store's grid, centred on the keyframe) with `FrameStore.read_span`, transforms frames and boxes
-together and packs the pathways: `{"pathway_0", ("pathway_1"), "boxes" [B, M, 4] (pixels), "box_count" [B],
-"labels" [B, M, A] multi-hot, "row_index" [B]}` with `M = max_boxes` (padding rows are zeros).
+The Ray Data rows are positions in the table; the map stage reads the JPEG frames of the keyframe's window
+(`clip_frames` frames at `sampling_rate` on the store's grid, centred on the keyframe) with
+`FrameStore.read_span_jpegs`, draws the view and moves the boxes into it: `{"jpegs", "region", "flip", ("extent",
+"canvas"), "boxes" [B, M, 4] (pixels of the view), "box_count" [B], "labels" [B, M, A] multi-hot, "row_index" [B]}`
+with `M = max_boxes` (padding rows are zeros). The worker's `keyframe_decoder` turns the frames into the pathways on
+its device, as for Kinetics (`sfp_train.data.device_decode`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from sfp.framestore import FrameStore, window_times
 from sfp_train.ava.annotations import AvaBox, Box, read_annotations, read_person_boxes
 from sfp_train.ava.evaluation import box_iou
 from sfp_train.ava.labelmap import LabelEntry
-from sfp_train.ava.transforms import eval_transform_with_boxes, train_transform_with_boxes
+from sfp_train.ava.transforms import eval_view_with_boxes, train_view_with_boxes
 from sfp_train.data.config import ClipSamplingConfig
-from sfp_train.data.pipeline import index_dataset
-from sfp_train.models.packing import pathway_inputs
+from sfp_train.data.device_decode import CANVAS_COLUMN, EXTENT_COLUMN, ClipDecoder, train_region
+from sfp_train.data.pipeline import index_dataset, view_batch
 
 
 class AvaDataConfig(ClipSamplingConfig):
@@ -129,43 +131,47 @@ def val_keyframes(data: AvaDataConfig, labelmap: list[LabelEntry]) -> list[Keyfr
 
 
 class _KeyframeLoader(ABC):
-    """Map function: table positions -> windows around their keyframes with boxes and labels; subclasses say how a
-    window is transformed (augmented for training, fixed for testing) and at what short side it is read."""
+    """Map function: table positions -> the JPEG frames of the windows around their keyframes, with where each view
+    lies (for the worker's decoder), its boxes in the view's pixels and their labels; subclasses say how the view is
+    drawn (augmented for training, fixed for testing)."""
 
-    def __init__(self, store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int, arch: str,
-                 alpha: int, num_actions: int) -> None:
+    def __init__(self, store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int,
+                 num_actions: int) -> None:
         self.store, self.table, self.data = store, table, data
-        self.num_frames, self.arch, self.alpha, self.num_actions = num_frames, arch, alpha, num_actions
+        self.num_frames, self.num_actions = num_frames, num_actions
 
-    def read_window(self, keyframe: Keyframe, max_short_side: int) -> np.ndarray:
-        fps = self.store.segments(keyframe.video_id)[0].fps
-        times = window_times(keyframe.keyframe_sec, self.num_frames, self.data.sampling_rate, fps)
-        return self.store.read_span(keyframe.video_id, times, max_short_side=max_short_side)
-
-    @property
-    @abstractmethod
-    def max_short_side(self) -> int: ...
+    def read_window(self, keyframe: Keyframe) -> tuple[list[bytes], int, int]:
+        """The window's JPEG frames and their height and width."""
+        first = self.store.segments(keyframe.video_id)[0]
+        times = window_times(keyframe.keyframe_sec, self.num_frames, self.data.sampling_rate, first.fps)
+        record = self.store.record(first.clip_id)
+        return self.store.read_span_jpegs(keyframe.video_id, times), record.height, record.width
 
     @abstractmethod
-    def transform(self, frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
-        """`frames` `[T, H, W, 3]` uint8 and `boxes` `[K, 4]` normalised -> the clip tensor and its pixel boxes."""
+    def view(self, height: int, width: int, boxes: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        """The view of a `height x width` window with normalised `boxes` `[K, 4]`: `region`, `flip`, `boxes` in the
+        view's pixels (and `extent`, `canvas` where the view does not fill a square crop)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rng = np.random.default_rng()
-        data, size = self.data, self.data.max_boxes
-        clips, boxes, counts, labels = [], [], [], []
+        size = self.data.max_boxes
+        jpegs, views, boxes, counts, labels = [], [], [], [], []
         for row_index in batch["row_index"]:
             keyframe = self.table[int(row_index)]
-            frames = self.read_window(keyframe, self.max_short_side)
-            clip, pixel_boxes = self.transform(frames, np.array(keyframe.boxes[:size], np.float32), rng)
+            frames, height, width = self.read_window(keyframe)
+            view = self.view(height, width, np.array(keyframe.boxes[:size], np.float32), rng)
+            pixel_boxes = view.pop("boxes")
             padded = np.zeros((size, 4), np.float32)
             padded[: len(pixel_boxes)] = pixel_boxes
-            clips.append(clip)
+            jpegs.append(frames)
+            views.append(view)
             boxes.append(padded)
             counts.append(len(pixel_boxes))
             labels.append(multi_hot(keyframe.labels, self.num_actions, size))
-        stacked = torch.stack(clips)
-        packed = {f"pathway_{i}": t.numpy() for i, t in enumerate(pathway_inputs(stacked, self.arch, self.alpha))}
+        packed = view_batch(jpegs, [view["region"] for view in views], [view["flip"] for view in views])
+        for column in (EXTENT_COLUMN, CANVAS_COLUMN):
+            if column in views[0]:
+                packed[column] = np.asarray([view[column] for view in views], np.int64)
         packed.update(boxes=np.stack(boxes), box_count=np.asarray(counts, np.int64), labels=np.stack(labels),
                       row_index=np.asarray(batch["row_index"], np.int64))
         return packed
@@ -174,37 +180,36 @@ class _KeyframeLoader(ABC):
 class TrainKeyframeLoader(_KeyframeLoader):
     """Map function: table positions -> augmented windows with their boxes and multi-hot labels."""
 
-    @property
-    def max_short_side(self) -> int:
-        return self.data.train_short_side[0]
-
-    def transform(self, frames, boxes, rng):
+    def view(self, height, width, boxes, rng):
         data = self.data
-        return train_transform_with_boxes(frames, boxes, short_side_range=data.train_short_side,
-                                          crop_size=data.crop_size, flip=data.flip, mean=data.mean, std=data.std,
-                                          rng=rng)
+        window, mirrored, pixel_boxes = train_view_with_boxes(height, width, boxes, short_side_range=data.train_short_side,
+                                                              crop_size=data.crop_size, flip=data.flip, rng=rng)
+        return {"region": train_region(window), "flip": mirrored, "boxes": pixel_boxes}
 
 
 class EvalKeyframeLoader(_KeyframeLoader):
-    """Map function: table positions -> test windows (fixed short side, no crop) with their boxes."""
+    """Map function: table positions -> test windows (fixed short side, no crop, padded) with their boxes."""
 
-    @property
-    def max_short_side(self) -> int:
-        return self.data.test_short_side
+    def view(self, height, width, boxes, rng):
+        view = eval_view_with_boxes(height, width, boxes, short_side=self.data.test_short_side,
+                                    max_aspect=self.data.test_max_aspect)
+        return {"region": view.region, "flip": False, "boxes": view.boxes, EXTENT_COLUMN: view.extent,
+                CANVAS_COLUMN: view.canvas}
 
-    def transform(self, frames, boxes, rng):
-        data = self.data
-        return eval_transform_with_boxes(frames, boxes, short_side=data.test_short_side,
-                                         max_aspect=data.test_max_aspect, mean=data.mean, std=data.std)
+
+def keyframe_decoder(data: AvaDataConfig, *, train: bool, arch: str, alpha: int) -> ClipDecoder:
+    """The worker-side half of the keyframe loaders: square training crops, or test views on their own canvas."""
+    size = data.crop_size if train else data.test_short_side  # test batches carry their canvas
+    return ClipDecoder(size=size, mean=data.mean, std=data.std, arch=arch, alpha=alpha, uint8_resize=train)
 
 
 def keyframe_dataset(store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, train: bool,
-                     num_frames: int, arch: str, alpha: int, num_actions: int):
+                     num_frames: int, num_actions: int):
     """The table as a Ray Dataset of model inputs: shuffled and augmented for training, in order for testing."""
     if not table:
         raise ValueError(f"{store.uri}: no annotated keyframes to read")
     loader_type = TrainKeyframeLoader if train else EvalKeyframeLoader
-    loader = loader_type(store, table, data, num_frames=num_frames, arch=arch, alpha=alpha, num_actions=num_actions)
+    loader = loader_type(store, table, data, num_frames=num_frames, num_actions=num_actions)
     dataset = index_dataset([{"row_index": index} for index in range(len(table))])
     if train:
         dataset = dataset.random_shuffle()

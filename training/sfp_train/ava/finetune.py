@@ -23,12 +23,14 @@ import torch
 from sfp import tracking
 from sfp.framestore import FrameStore
 from sfp_train.ava.annotations import Detection, read_annotation_rows, read_exclusions, write_detections
-from sfp_train.ava.data import Keyframe, keyframe_dataset, val_keyframes, train_keyframes
+from sfp_train.ava.data import Keyframe, keyframe_dataset, keyframe_decoder, val_keyframes, train_keyframes
 from sfp_train.ava.evaluation import AvaEvaluation
 from sfp_train.ava.labelmap import read_labelmap
 from sfp_train.ava.plots import plot_per_class_ap
 from sfp_train.ava.recipe import AvaRecipe
 from sfp_train.checkpoints import load_model_file
+from sfp_train.data.device_decode import ClipDecoder
+from sfp_train.evaluate import actor_device, scoring_pool
 from sfp_train.models.config import build_model
 from sfp_train.serving import ClipDetector
 from sfp_train.tasks import DetectionTask, predict_boxes
@@ -68,14 +70,34 @@ def initial_model(recipe: AvaRecipe, num_actions: int) -> torch.nn.Module:
     return model
 
 
-def evaluate_model(model: torch.nn.Module, recipe: AvaRecipe, task: DetectionTask,
-                   batch_size: int = 8) -> tuple[AvaEvaluation, list[Detection]]:
-    """Run `model` on every val keyframe's boxes (Ray Data reads and transforms them) and score the detections."""
-    model.eval()
+class BoxScorer:
+    """Ray Data actor: the detector on this actor's device; a batch of test keyframes -> every box's action
+    probabilities, `{"row_index", "slot", "scores"}` (one row per box)."""
+
+    def __init__(self, model: torch.nn.Module, decoder: ClipDecoder, num_actions: int) -> None:
+        self.device = actor_device()
+        self.model, self.decoder, self.num_actions = model.to(self.device).eval(), decoder, num_actions
+
+    @torch.no_grad()
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        found = predict_boxes(self.model, [self.decoder(batch, self.device)], self.device)
+        where = sorted(found)
+        scores = np.stack([found[key] for key in where]) if where else np.zeros((0, self.num_actions), np.float32)
+        return {"row_index": np.asarray([row for row, _ in where], np.int64),
+                "slot": np.asarray([slot for _, slot in where], np.int64), "scores": scores}
+
+
+def evaluate_model(model: torch.nn.Module, recipe: AvaRecipe, task: DetectionTask, batch_size: int = 8,
+                   workers: int | None = None) -> tuple[AvaEvaluation, list[Detection]]:
+    """Score every val keyframe's boxes with `model` on the cluster (Ray Data reads the windows, a pool of
+    `BoxScorer` actors decodes and scores them on their devices: `scoring_pool`) and evaluate the detections here."""
     store = FrameStore.open(recipe.data.val_store)
     dataset = keyframe_dataset(store, task.val_keyframes, recipe.data, train=False, **_loader_args(recipe, task))
-    with torch.no_grad():
-        scores = predict_boxes(model, dataset.iter_torch_batches(batch_size=batch_size), torch.device("cpu"))
+    scored = dataset.map_batches(BoxScorer, batch_size=batch_size, **scoring_pool(workers), fn_constructor_kwargs={
+        "model": model.cpu(), "decoder": _decoder(recipe, train=False), "num_actions": task.num_outputs})
+    scores = {}
+    for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+        scores.update(zip(zip(batch["row_index"].tolist(), batch["slot"].tolist()), batch["scores"]))
     return task.evaluate(scores), task.detections(scores)
 
 
@@ -154,8 +176,9 @@ def finetune(recipe: AvaRecipe) -> FinetuneResult:
         "train": keyframe_dataset(store, train_table, recipe.data, train=True, **loaders),
         "val": keyframe_dataset(val_store, task.val_keyframes, recipe.data, train=False, **loaders),
     }
+    decoders = {split: _decoder(recipe, train=split == "train") for split in datasets}
     actions = [name for _, name in task.labelmap]
-    training = fit(recipe, datasets=datasets, classes=actions, steps=steps, run_id=run_id, task=task,
+    training = fit(recipe, datasets=datasets, decoders=decoders, classes=actions, steps=steps, run_id=run_id, task=task,
                    initial_weights=ray.put(model.state_dict()))
 
     with tempfile.TemporaryDirectory() as folder:
@@ -171,8 +194,11 @@ def finetune(recipe: AvaRecipe) -> FinetuneResult:
 
 
 def _loader_args(recipe: AvaRecipe, task: DetectionTask) -> dict:
-    model = recipe.model
-    return dict(num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha, num_actions=task.num_outputs)
+    return dict(num_frames=recipe.model.clip_frames, num_actions=task.num_outputs)
+
+
+def _decoder(recipe: AvaRecipe, *, train: bool):
+    return keyframe_decoder(recipe.data, train=train, arch=recipe.model.arch, alpha=recipe.model.alpha)
 
 
 __all__ = ["FinetuneResult", "Keyframe", "detection_task", "evaluate_model", "finetune", "initial_model"]
