@@ -6,7 +6,9 @@ Rows:
 2. model-only forward + backward + SGD step, clips/s of SlowFast R50 8x8 at 224 (bf16 autocast, channels_last_3d),
    at batches 8, 16, 32, with torch.compile off and on, and the MFU it implies (300 GFLOP per training clip:
    forward ~100 + backward ~200; an H200's dense bf16 peak is 989 TFLOPS);
-3. `decode_jpeg` throughput of 340x256 frames on the device (nvJPEG), and the clips/s at 32 frames per clip;
+3. `decode_jpeg` throughput of 340x256 frames on the device (nvJPEG), and the clips/s at 32 frames per clip; then
+   the training pipeline's whole worker-side decode (`ClipDecoder`: decode, RoIAlign crop-and-resize to 224, flip,
+   normalise, pack into [slow, fast]) on batches of 426x320 clips, as the store at short side 320 holds them;
 4. the real loop end to end from a local frame store (`bench_train.py`, Ray Train + DeepSpeed, one worker).
 
 A row whose packages are missing (the lent device image has no Ray, DeepSpeed or MLflow) says so instead of a number.
@@ -116,6 +118,39 @@ def decode_row(reduced: bool, device: torch.device) -> list[str]:
             f"{rate / 32:,.0f} clips/s at 32 frames"]
 
 
+def clip_decoder_row(reduced: bool, device: torch.device) -> list[str]:
+    import numpy as np
+
+    import bench_decode
+
+    reason = missing("pydantic")  # sfp_train.models imports its config classes
+    if reason:
+        return [f"ClipDecoder on {device}: {reason}"]
+    from sfp_train.data.device_decode import ClipDecoder
+
+    clips, rounds = (2, 1) if reduced else (32, 3)
+    frames = bench_decode.render_jpegs(32, width=426, height=320)
+    rng = np.random.default_rng(0)
+    sides = rng.integers(224, 320, clips)
+    batch = {"jpegs": [frames] * clips, "flip": rng.random(clips) < 0.5,
+             "region": np.array([[rng.integers(0, 320 - side + 1), rng.integers(0, 426 - side + 1), side, side]
+                                 for side in sides], np.float32)}
+    decoder = ClipDecoder(size=224, mean=(0.45,) * 3, std=(0.225,) * 3, arch="slowfast", alpha=4, uint8_resize=True)
+    decoder(batch, device)  # warm-up
+    timings = []
+    for _ in range(rounds):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        decoder(batch, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        timings.append(time.perf_counter() - started)
+    rate = clips / statistics.median(timings)
+    return [f"ClipDecoder on {device}: {rate:,.1f} training clips/s (32 frames of 426x320 -> [slow, fast] at 224, "
+            f"batches of {clips}) = {rate * 32:,.0f} frames/s"]
+
+
 def train_row(reduced: bool) -> list[str]:
     reason = missing("ray", "deepspeed", "mlflow", "ffmpeg")
     if reason:
@@ -138,7 +173,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"gpu check on {name}, torch {torch.__version__}{' (reduced)' if args.reduced else ''}", flush=True)
     sections = [lambda: precision_row(args.reduced, device), lambda: model_rows(args.reduced, device),
-                lambda: decode_row(args.reduced, device)]
+                lambda: decode_row(args.reduced, device), lambda: clip_decoder_row(args.reduced, device)]
     if not args.skip_train:
         sections.append(lambda: train_row(args.reduced))
     for section in sections:

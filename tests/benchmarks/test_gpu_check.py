@@ -24,3 +24,5 @@ def test_reduced_gpu_check_prints_every_row():
     assert float(rate) > 0
     decoded = re.search(r"decode_jpeg on cpu: ([\d,]+) frames/s", out)
     assert decoded and int(decoded[1].replace(",", "")) > 0
+    clip_decoder = re.search(r"ClipDecoder on cpu: ([\d,.]+) training clips/s .* = ([\d,]+) frames/s", out)
+    assert clip_decoder and float(clip_decoder[1].replace(",", "")) > 0, out
