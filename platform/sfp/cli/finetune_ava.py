@@ -6,6 +6,7 @@ import argparse
 import math
 
 from sfp.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
+from sfp.cli.train import add_dry_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_recipe(parser, "configs/ava/*.yaml")
     parser.add_argument("--detections", default=None, help="also write the val detections (official CSV) here")
     add_ray_address(parser)
+    add_dry_run(parser, "actions (default 80)")
     add_overrides(parser)
     parser.set_defaults(handler=run)
 
@@ -30,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from sfp_train.ava.recipe import AvaRecipe
 
     recipe = load_config(AvaRecipe, recipe_path(args), args.overrides)
+    if args.dry_run:
+        from sfp_train.plan import ava_data, plan_lines, plan_training
+
+        data, actions = ava_data(recipe, args.train_clips, args.classes)
+        print("\n".join(plan_lines(plan_training(recipe, data, actions, args.clips_per_s))))
+        return 0
     init_ray(args.ray_address)
     result = finetune(recipe)
     if args.detections:

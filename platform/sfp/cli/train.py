@@ -15,8 +15,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_recipe(parser, "configs/kinetics/*.yaml")
     add_ray_address(parser)
+    add_dry_run(parser, "classes (default 400)")
     add_overrides(parser)
     parser.set_defaults(handler=run)
+
+
+def add_dry_run(parser: argparse.ArgumentParser, classes: str) -> None:
+    """`--dry-run` and its figures (`sfp train`, `sfp finetune-ava`)."""
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (workers, batches, steps, schedule, checkpoints, data, time) and stop: "
+                        "no Ray, no workers")
+    parser.add_argument("--clips-per-s", type=float, default=None, metavar="N",
+                        help="with --dry-run: training clips/s per worker for the time estimate (default: the "
+                        "estimate of sfp_train.plan.FIGURES)")
+    parser.add_argument("--train-clips", type=int, default=None, metavar="N",
+                        help="with --dry-run: plan for N training clips without reading the data")
+    parser.add_argument("--classes", type=int, default=None, metavar="K", help=f"with --train-clips: {classes}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from sfp_train.workflow import pretrain
 
     recipe = load_config(TrainRecipe, recipe_path(args), args.overrides)
+    if args.dry_run:
+        from sfp_train.plan import kinetics_data, plan_lines, plan_training
+
+        data, classes = kinetics_data(recipe, args.train_clips, args.classes)
+        print("\n".join(plan_lines(plan_training(recipe, data, classes, args.clips_per_s))))
+        return 0
     init_ray(args.ray_address)
     result = pretrain(recipe)
     evaluation = result.evaluation
