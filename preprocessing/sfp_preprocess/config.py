@@ -82,6 +82,8 @@ class OutputConfig(StrictModel):
     uri: str
     clips_per_shard: int = Field(64, ge=1)  # 64 Kinetics clips (10 s, short side 256) is about 300 MB
     clips_per_row_group: int = Field(1, ge=1)  # one clip per row group: one range request per clip
+    # add the manifest's clips that the store at `uri` does not hold yet, as its next version (`sfp_preprocess.append`)
+    append: bool = False
 
 
 class PreprocessTrackingConfig(TrackingConfig):

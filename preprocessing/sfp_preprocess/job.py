@@ -5,6 +5,7 @@ Each task writes its shard and then a small `.done.json` beside it; a rerun skip
 (same decode settings and plan, the shard file as it was written: `markers`) and redoes the others, so a crashed
 job resumes where it stopped and the final store holds every clip exactly once, decoded one way. The manifest is
 written last, by the driver, after every shard is done. The job is one MLflow run (the same one again when resumed).
+With `output.append` the job adds the clips a store does not hold as its next version (`append`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from tqdm import tqdm
 
 from sfp import storage
 from sfp.errors import SfpError
-from sfp.framestore import FrameStore, finalize_store
-from sfp.framestore.schema import ERRORS_FILE, MANIFEST_FILE, SHARDS_DIR
+from sfp.framestore import FrameStore, Manifest, commit_version, finalize_store
+from sfp.framestore.schema import MANIFEST_FILE, SHARDS_DIR
 from sfp.raycluster import code_version
+from sfp_preprocess.append import AppendPlan, plan_append
 from sfp_preprocess.clips import SourceClip, SourcePlan
 from sfp_preprocess.config import PreprocessConfig
 from sfp_preprocess.locate import SourceUnavailable
 from sfp_preprocess.shard import ShardContext, process_shard
 from sfp_preprocess.sources import plan_sources
-from sfp_preprocess.summary import PreprocessSummary, ShardResult, summarize
+from sfp_preprocess.summary import Appended, PreprocessSummary, ShardResult, summarize
 
 
 def plan_shards(clips: list[SourceClip], rows_per_shard: int, fps: float) -> list[list[SourceClip]]:
@@ -102,7 +104,8 @@ def _existing_store(config: PreprocessConfig, source: dict[str, Any]) -> Preproc
     if existing.source.get("sha256") == source["sha256"] and existing.decode == config.decode.model_dump():
         return PreprocessSummary(store_uri, existing, 0.0, 0.0, 0, len(existing.shards))
     raise SfpError(
-        f"{store_uri}: a frame store of another dataset or decode settings is already there; choose another output"
+        f"{store_uri}: a frame store of another dataset or decode settings is already there; choose another output "
+        "(or add this manifest's new clips to it with --append)"
     )
 
 
@@ -118,28 +121,67 @@ def remove_interrupted_writes(store_uri: str) -> int:
     return len(stale)
 
 
+def _nothing_to_add(config: PreprocessConfig, append: AppendPlan, started: float) -> PreprocessSummary:
+    appended = Appended(append.base.version, 0, 0, append.skipped_rows)
+    return PreprocessSummary(config.output.uri, append.base, time.perf_counter() - started, 0.0, 0, 0,
+                             appended=appended)
+
+
+def _commit(config: PreprocessConfig, append: AppendPlan | None, results: list[ShardResult], *, classes: list[str],
+            rows: int, source: dict[str, Any]) -> tuple[Manifest, Appended | None]:
+    """Commit the store (version 1), or the append's new version; returns its manifest and what an append added."""
+    shards = [result.shard for result in results if result.shard is not None]
+    records = [record for result in results for record in result.records]
+    errors = [error for result in results for error in result.errors]
+    segments = [segment for result in results for segment in result.segments]
+    if append is None:
+        manifest = finalize_store(
+            config.output.uri, shards=shards, records=records, errors=errors, classes=classes, source_rows=rows,
+            source=source, decode=config.decode.model_dump(), code_version=code_version(), segments=segments,
+        )
+        return manifest, None
+    manifest = commit_version(
+        config.output.uri, append.base, base_text=append.base_text, base_records=append.base_records,
+        base_errors=append.base_errors, base_segments=append.base_segments, shards=shards, records=records,
+        errors=errors, segments=segments, classes=classes, source=source, code_version=code_version(),
+    )
+    added = Appended(manifest.version, len(records), len(errors), append.skipped_rows, append.new_classes,
+                     sum(shard.bytes for shard in shards))
+    return manifest, added
+
+
 def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
     """Run the whole job (Ray must be initialised by the caller) and return its summary.
 
-    Raises ErrorBudgetExceeded after writing the store when the error share exceeds the budget, and
-    SourceUnavailable before writing the manifest when a shard could not read a source (every other shard is done).
+    With `output.append`, only the clips the store does not hold are decoded and committed as its next version.
+    Raises ErrorBudgetExceeded after writing the store when the error share of the job's rows exceeds the budget,
+    and SourceUnavailable before writing the manifest when a shard could not read a source (every other shard is
+    done).
     """
     started = time.perf_counter()
     plan = plan_sources(config.dataset, limit=config.limit)
     if not plan.clips:
         raise SfpError(f"{config.dataset.manifest or config.dataset.root}: no clips to preprocess")
     source = source_description(config, plan)
-    done = _existing_store(config, source)
-    if done is not None:
-        return done
+    append: AppendPlan | None = None
+    clips, classes = plan.clips, plan.classes
+    if config.output.append:
+        append = plan_append(config, plan, source)
+        if not append.clips:
+            return _nothing_to_add(config, append, started)
+        clips, classes = append.clips, append.classes
+    else:
+        done = _existing_store(config, source)
+        if done is not None:
+            return done
     fps, store_uri = config.decode.fps, config.output.uri
-    shards = plan_shards(plan.clips, config.output.clips_per_shard, fps)
-    rows = sum(len(clip.row_ids(fps)) for clip in plan.clips)
+    shards = plan_shards(clips, config.output.clips_per_shard, fps)
+    rows = sum(len(clip.row_ids(fps)) for clip in clips)
     context = ShardContext(
         store_uri=store_uri,
         video_root=config.dataset.root,
         video_extensions=list(config.dataset.video_extensions),
-        class_ids={name: index for index, name in enumerate(plan.classes)},
+        class_ids={name: index for index, name in enumerate(classes)},
         decode=config.decode,
         clips_per_row_group=config.output.clips_per_row_group,
     )
@@ -147,7 +189,8 @@ def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
     if config.tracking.enabled:
         from sfp_preprocess.run_log import JobRun
 
-        job_run = JobRun.start(config, source, rows=rows, shards=len(shards))
+        version = append.base.version + 1 if append else 1
+        job_run = JobRun.start(config, source, rows=rows, shards=len(shards), version=version)
     try:
         results: list[ShardResult] = []
         unavailable: list[str] = []
@@ -167,33 +210,22 @@ def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
                 f"{len(unavailable)} of {len(shards)} shards are not done: the storage did not deliver a source "
                 f"(not recorded as a clip error; rerun to retry, done shards are reused). First: {unavailable[0]}"
             )
-        manifest = finalize_store(
-            store_uri,
-            shards=[result.shard for result in results if result.shard is not None],
-            records=[record for result in results for record in result.records],
-            errors=[error for result in results for error in result.errors],
-            classes=plan.classes,
-            source_rows=rows,
-            source=source,
-            decode=config.decode.model_dump(),
-            code_version=code_version(),
-            segments=[segment for result in results for segment in result.segments],
-        )
+        manifest, appended = _commit(config, append, results, classes=classes, rows=rows, source=source)
         remove_interrupted_writes(store_uri)
-        summary = summarize(store_uri, manifest, results, time.perf_counter() - started)
+        summary = summarize(store_uri, manifest, results, time.perf_counter() - started, appended)
     except BaseException:
         if job_run is not None:
             job_run.fail()
         raise
-    share = manifest.errors / manifest.source_rows
+    share = failed / rows
     over_budget = share > config.error_budget
     if job_run is not None:
         summary.run_id = job_run.run_id
         job_run.finish(config, summary, [record for result in results for record in result.records], over_budget)
     if over_budget:
         raise ErrorBudgetExceeded(
-            f"{manifest.errors} of {manifest.source_rows} clips failed ({share:.1%} > budget "
-            f"{config.error_budget:.1%}); see {storage.join_uri(store_uri, ERRORS_FILE)}",
+            f"{failed} of {rows} clips failed ({share:.1%} > budget {config.error_budget:.1%}); see "
+            f"{storage.join_uri(store_uri, manifest.tables['errors'])}",
             summary,
         )
     return summary

@@ -22,11 +22,13 @@ from sfp_preprocess.quality import save_quality_report
 from sfp_preprocess.summary import PreprocessSummary
 
 
-def run_name(output_uri: str) -> str:
-    """`preprocess-<store folder>-<hash of the URI>`: the same output, the same run."""
+def run_name(output_uri: str, version: int = 1) -> str:
+    """`preprocess-<store folder>-<hash of the URI>`, `-v<version>` for an append: the same output and version, the
+    same run (each append is a run of its own: its params differ from the first job's)."""
     location = storage.parse_uri(output_uri)
     digest = hashlib.sha1(location.uri.encode()).hexdigest()[:8]
-    return f"preprocess-{posixpath.basename(location.path) or 'store'}-{digest}"
+    name = f"preprocess-{posixpath.basename(location.path) or 'store'}-{digest}"
+    return name if version == 1 else f"{name}-v{version}"
 
 
 class JobRun:
@@ -34,13 +36,16 @@ class JobRun:
         self.run_id = run_id
 
     @classmethod
-    def start(cls, config: PreprocessConfig, source: dict[str, Any], *, rows: int, shards: int) -> "JobRun":
+    def start(cls, config: PreprocessConfig, source: dict[str, Any], *, rows: int, shards: int,
+              version: int = 1) -> "JobRun":
+        """`version`: the store version the job commits (1, or an append's)."""
         tags = {
             "sfp.stage": "preprocess",
             "sfp.framestore.uri": config.output.uri,
+            "sfp.framestore.version": str(version),
             "sfp.source.sha256": str(source["sha256"]),
         }
-        run_id = tracking.start_or_resume_run(config.tracking, run_name(config.output.uri), tags=tags)
+        run_id = tracking.start_or_resume_run(config.tracking, run_name(config.output.uri, version), tags=tags)
         params = flatten(config.model_dump(mode="json", exclude={"tracking"}))
         tracking.log_params(run_id, {**params, "plan.rows": rows, "plan.shards": shards})
         return cls(run_id)
@@ -54,7 +59,7 @@ class JobRun:
         tracking.log_text(self.run_id, "\n".join(summary.lines()) + "\n", "summary.txt")
         with tempfile.TemporaryDirectory(prefix="sfp-run-") as folder:
             errors = Path(folder) / ERRORS_FILE
-            errors.write_bytes(storage.read_bytes(storage.join_uri(store, ERRORS_FILE)))
+            errors.write_bytes(storage.read_bytes(storage.join_uri(store, summary.manifest.tables["errors"])))
             tracking.log_artifact(self.run_id, errors, "framestore")
             picture = save_quality_report(
                 Path(folder) / "data_quality.png", summary.sources, records, summary.errors_by_stage

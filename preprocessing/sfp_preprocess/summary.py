@@ -57,6 +57,22 @@ class ShardResult:
         )
 
 
+@dataclass(frozen=True)
+class Appended:
+    """What an append job added to its store (`sfp preprocess --append`)."""
+
+    version: int  # the version it committed (the store's version, unchanged, when it had nothing to add)
+    clips: int
+    errors: int
+    skipped_rows: int  # rows of the manifest that the store held already
+    new_classes: int = 0
+    bytes_out: int = 0  # of the shards it added
+
+    @property
+    def rows(self) -> int:
+        return self.clips + self.errors
+
+
 @dataclass
 class PreprocessSummary:
     store_uri: str
@@ -71,14 +87,28 @@ class PreprocessSummary:
     redone_shards: dict[str, int] = field(default_factory=dict)  # why an earlier marker was not reused -> shards
     sources: list[SourceStats] = field(default_factory=list, repr=False)
     run_id: str | None = None  # the MLflow run, when tracking is on
+    appended: Appended | None = None  # an append job: what it added (the manifest counts the whole store)
+
+    @property
+    def job_clips(self) -> int:
+        """Clips this job's rows became: the store's, or an append's."""
+        return self.appended.clips if self.appended else self.manifest.clips
+
+    @property
+    def job_rows(self) -> int:
+        return self.appended.rows if self.appended else self.manifest.source_rows
+
+    @property
+    def bytes_out(self) -> int:
+        return self.appended.bytes_out if self.appended else self.manifest.total_bytes
 
     @property
     def clips_per_second(self) -> float:
-        return self.manifest.clips / self.wall_seconds if self.wall_seconds else 0.0
+        return self.job_clips / self.wall_seconds if self.wall_seconds else 0.0
 
     @property
     def cpu_seconds_per_clip(self) -> float:
-        return self.cpu_seconds / max(self.manifest.source_rows, 1)
+        return self.cpu_seconds / max(self.job_rows, 1)
 
     def metrics(self) -> dict[str, float]:
         manifest = self.manifest
@@ -90,20 +120,35 @@ class PreprocessSummary:
             "cpu_sec_per_clip": self.cpu_seconds_per_clip,
             "wall_sec": self.wall_seconds,
             "bytes_in": self.bytes_in,
-            "bytes_out": manifest.total_bytes,
+            "bytes_out": self.bytes_out,
             "resumed_shards": self.resumed_shards,
             "peak_worker_rss_mb": self.peak_worker_rss_mb,
+            "version": manifest.version,
         }
+        if self.appended:
+            metrics.update(added_clips=self.appended.clips, added_errors=self.appended.errors,
+                           skipped_rows=self.appended.skipped_rows)
         metrics.update({f"errors_{stage}": count for stage, count in self.errors_by_stage.items()})
         return {key: float(value) for key, value in metrics.items()}
 
     def lines(self) -> list[str]:
         manifest = self.manifest
-        lines = [
-            f"frame store: {self.store_uri}",
-            f"clips: {manifest.clips} written, {manifest.errors} errors, {manifest.source_rows} rows",
+        lines = [f"frame store: {self.store_uri} (version {manifest.version})"]
+        added = self.appended
+        if added is None:
+            lines.append(f"clips: {manifest.clips} written, {manifest.errors} errors, {manifest.source_rows} rows")
+        elif added.rows == 0:
+            lines.append(f"appended: nothing, every row of the manifest ({added.skipped_rows}) is in the store already")
+        else:
+            lines.append(
+                f"appended: {added.clips} clips, {added.errors} errors, {added.rows} rows as version {added.version}"
+                f" ({added.skipped_rows} rows of the manifest were in the store already, skipped"
+                + (f"; {added.new_classes} new classes" if added.new_classes else "") + ")"
+            )
+            lines.append(f"store: {manifest.clips} clips, {manifest.errors} errors, {manifest.source_rows} rows")
+        lines += [
             f"throughput: {self.clips_per_second:.2f} clips/s, {self.cpu_seconds_per_clip:.2f} CPU-s per clip",
-            f"bytes: {self.bytes_in / 1e6:.1f} MB in, {manifest.total_bytes / 1e6:.1f} MB out",
+            f"bytes: {self.bytes_in / 1e6:.1f} MB in, {self.bytes_out / 1e6:.1f} MB out",
             f"memory: {self.peak_worker_rss_mb:.0f} MB peak per worker",
         ]
         if self.resumed_shards:
@@ -137,7 +182,8 @@ def count_kinds(texts: Iterable[str]) -> dict[str, int]:
 
 
 def summarize(
-    store_uri: str, manifest: Manifest, results: list[ShardResult], wall_seconds: float
+    store_uri: str, manifest: Manifest, results: list[ShardResult], wall_seconds: float,
+    appended: Appended | None = None,
 ) -> PreprocessSummary:
     errors = [error for result in results for error in result.errors]
     return PreprocessSummary(
@@ -152,4 +198,5 @@ def summarize(
         peak_worker_rss_mb=max((result.peak_rss_mb for result in results), default=0.0),
         redone_shards=count_kinds(result.redone for result in results if result.redone),
         sources=[source for result in results for source in result.sources],
+        appended=appended,
     )

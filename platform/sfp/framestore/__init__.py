@@ -11,6 +11,8 @@ A frame store is a folder (local or `s3://`) holding
 - `_segments.parquet` (stores of long videos only): which rows are the consecutive segments of which video, so that
   `FrameStore.read_span(video_id, times)` reads any window of a movie, across segment boundaries;
 - `_manifest.json`: written last, the commit point. A folder without it is not a frame store (yet).
+- `_versions/<n>-<hash>/` (stores that clips were appended to): the manifest and tables of version `n`; the current
+  manifest names the tables it commits, and lists the store's versions (`sfp.framestore.versions`).
 """
 
 from sfp.framestore.schema import (
@@ -22,11 +24,12 @@ from sfp.framestore.schema import (
     SCHEMA_VERSION,
     SEGMENT_SCHEMA,
 )
-from sfp.framestore.manifest import Manifest, ShardInfo
+from sfp.framestore.manifest import Manifest, ShardInfo, StoreVersion
 from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord, SegmentRecord
 from sfp.framestore.segments import window_times
 from sfp.framestore.writer import ShardWriter, finalize_store, shard_name_for, write_shard
 from sfp.framestore.reader import ClipLocation, FrameStore, decode_jpeg
+from sfp.framestore.versions import commit_version
 
 __all__ = [
     "CLIP_SCHEMA",
@@ -45,6 +48,8 @@ __all__ = [
     "SegmentRecord",
     "ShardInfo",
     "ShardWriter",
+    "StoreVersion",
+    "commit_version",
     "decode_jpeg",
     "finalize_store",
     "shard_name_for",

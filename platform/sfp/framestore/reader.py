@@ -15,9 +15,10 @@ from sfp import storage
 from sfp.errors import FrameStoreError, StorageError
 from sfp.framestore.manifest import Manifest
 from sfp.framestore.records import ClipRecord, ErrorRecord, SegmentRecord
-from sfp.framestore.schema import ERRORS_FILE, INDEX_FILE, MANIFEST_FILE, SEGMENTS_FILE
+from sfp.framestore.schema import MANIFEST_FILE
 from sfp.framestore.segments import frame_positions
 from sfp.framestore.shards import OpenShard
+from sfp.framestore.versions import read_version_manifest
 
 
 class ClipLocation(NamedTuple):
@@ -44,7 +45,8 @@ def decode_jpeg(data: bytes, max_short_side: int | None = None) -> np.ndarray:
 
 
 class FrameStore:
-    """A committed frame store. `FrameStore.open(uri)` reads only the manifest; the index is read on first use.
+    """A committed frame store, at one version. `FrameStore.open(uri)` reads only the manifest; the index is read on
+    first use, from the tables that manifest names: a store opened before an append commits keeps reading its version.
 
     Shards are opened on first read and the last `max_open_shards` stay open (their footers read once): reading a
     clip of an open version-2 shard is one ranged read of the row groups its frames live in.
@@ -57,7 +59,8 @@ class FrameStore:
         self._open_shards: OrderedDict[str, OpenShard] = OrderedDict()
 
     @classmethod
-    def open(cls, uri: str) -> "FrameStore":
+    def open(cls, uri: str, version: int | None = None) -> "FrameStore":
+        """The store's current version (its `_manifest.json`), or an earlier `version` of it."""
         manifest_uri = storage.join_uri(uri, MANIFEST_FILE)
         try:
             text = storage.read_text(manifest_uri)
@@ -67,7 +70,14 @@ class FrameStore:
                     f"{uri}: no frame store here ({MANIFEST_FILE} missing: never written, or still being written)"
                 ) from None
             raise
-        return cls(uri, Manifest.from_json(text, where=manifest_uri))
+        manifest = Manifest.from_json(text, where=manifest_uri)
+        if version is not None:
+            manifest = read_version_manifest(uri, manifest, version)
+        return cls(uri, manifest)
+
+    def table_uri(self, name: str) -> str:
+        """Where this version's `index`, `errors` or `segments` table is."""
+        return storage.join_uri(self.uri, self.manifest.tables[name])
 
     def __getstate__(self) -> dict:  # picklable for Ray tasks: open file handles stay behind
         state = self.__dict__.copy()
@@ -78,7 +88,7 @@ class FrameStore:
 
     @cached_property
     def records(self) -> list[ClipRecord]:
-        with storage.open_for_read(storage.join_uri(self.uri, INDEX_FILE)) as handle:
+        with storage.open_for_read(self.table_uri("index")) as handle:
             table = pq.read_table(handle)
         return [ClipRecord(**row) for row in table.to_pylist()]
 
@@ -97,7 +107,7 @@ class FrameStore:
 
     @cached_property
     def _segments_by_video(self) -> dict[str, list[SegmentRecord]]:
-        uri = storage.join_uri(self.uri, SEGMENTS_FILE)
+        uri = self.table_uri("segments")
         if not storage.exists(uri):
             return {}
         with storage.open_for_read(uri) as handle:
@@ -139,7 +149,7 @@ class FrameStore:
         return np.stack([decode_jpeg(data, max_short_side) for data in self.read_span_jpegs(video_id, times_sec)])
 
     def errors(self) -> list[ErrorRecord]:
-        with storage.open_for_read(storage.join_uri(self.uri, ERRORS_FILE)) as handle:
+        with storage.open_for_read(self.table_uri("errors")) as handle:
             table = pq.read_table(handle)
         return [ErrorRecord(**row) for row in table.to_pylist()]
 

@@ -1,15 +1,18 @@
-"""Arrow schemas of the frame store, version 2. Any change that an older reader cannot read bumps SCHEMA_VERSION.
+"""Arrow schemas of the frame store, version 3. Any change that an older reader cannot read bumps SCHEMA_VERSION.
 
 Version 2 changed the shards only: a v1 shard holds one row per clip (`CLIP_SCHEMA`, the clip's frames in one list
 cell, so reading any frame reads the whole clip); a v2 shard holds one row per frame (`FRAME_SCHEMA`) in row groups of
 `frames_per_row_group` consecutive frames of one clip, so a window of frames is a few adjacent column chunks, one
-ranged read. The index, errors, segments and manifest are unchanged; this code reads both versions.
+ranged read. Version 3 changed the manifest only: it records the store's versions (`version`, `versions`) and names
+the tables it commits (`tables`): version 1's are at the root as before, an appended version's under
+`_versions/<version>-<hash>/`, so that committing a version is one atomic write of `_manifest.json`. Shards of version 3
+are version-2 shards; this code reads all three versions (a manifest without `versions` is version 1 of its store).
 """
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 FORMAT_NAME = "sfp-framestore"
 
 MANIFEST_FILE = "_manifest.json"
@@ -17,6 +20,7 @@ INDEX_FILE = "_index.parquet"
 ERRORS_FILE = "_errors.parquet"
 SEGMENTS_FILE = "_segments.parquet"  # only in stores of long videos cut into segments (AVA)
 SHARDS_DIR = "shards"
+VERSIONS_DIR = "_versions"  # appended stores: `<version:06d>/` holds that version's manifest and tables
 
 # One row per stored clip in the shards of a version-1 store.
 CLIP_SCHEMA = pa.schema(

@@ -1,4 +1,4 @@
-"""Writing a frame store: shards first (each atomically), then the index and errors, then the manifest."""
+"""Writing a frame store: shards first (each atomically), then the index and errors, then the manifest (the commit)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,13 @@ from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord, Segment
 from sfp.framestore.schema import (
     CLIP_SCHEMA,
     ERROR_SCHEMA,
-    ERRORS_FILE,
     FRAME_SCHEMA,
     FRAMES_PER_ROW_GROUP,
-    INDEX_FILE,
     INDEX_SCHEMA,
     MANIFEST_FILE,
     READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
     SEGMENT_SCHEMA,
-    SEGMENTS_FILE,
     SHARD_LAYOUT_KEY,
     SHARDS_DIR,
 )
@@ -219,6 +216,67 @@ def _write_table(uri: str, table: pa.Table) -> None:
         pq.write_table(table, local_path)
 
 
+def write_tables(
+    store_uri: str,
+    tables: dict[str, str],
+    records: Sequence[ClipRecord],
+    errors: Sequence[ErrorRecord],
+    segments: Sequence[SegmentRecord] = (),
+) -> None:
+    """Write the index, the errors and (only when there are segments) the segments at `tables`' paths. Each file
+    is written whole in one step; they become the store's when a manifest that names them is committed."""
+    records = sorted(records, key=lambda record: record.clip_id)
+    ids = [record.clip_id for record in records]
+    repeated = sorted({clip_id for clip_id, following in zip(ids, ids[1:]) if clip_id == following})
+    if repeated:
+        raise ValueError(f"clips stored twice: {repeated[:3]}")
+    index_columns = {name: [getattr(record, name) for record in records] for name in INDEX_SCHEMA.names}
+    error_columns = {name: [getattr(error, name) for error in errors] for name in ERROR_SCHEMA.names}
+    for name, columns, schema in (("index", index_columns, INDEX_SCHEMA), ("errors", error_columns, ERROR_SCHEMA)):
+        _write_table(storage.join_uri(store_uri, tables[name]), pa.Table.from_pydict(columns, schema=schema))
+    if segments:
+        stored = set(ids)
+        missing = [segment.clip_id for segment in segments if segment.clip_id not in stored]
+        if missing:
+            raise ValueError(f"segments without a stored row: {missing[:3]}")
+        segments = sorted(segments, key=lambda segment: (segment.video_id, segment.segment))
+        columns = {name: [getattr(segment, name) for segment in segments] for name in SEGMENT_SCHEMA.names}
+        table = pa.Table.from_pydict(columns, schema=SEGMENT_SCHEMA)
+        _write_table(storage.join_uri(store_uri, tables["segments"]), table)
+
+
+def store_manifest(
+    *,
+    shards: Sequence[ShardInfo],
+    records: Sequence[ClipRecord],
+    errors: Sequence[ErrorRecord],
+    classes: Sequence[str],
+    source_rows: int,
+    source: dict[str, Any],
+    decode: dict[str, Any],
+    code_version: str,
+    schema_version: int = SCHEMA_VERSION,
+) -> Manifest:
+    """The manifest of version 1 of a store that holds these rows (versions and tables are set by the caller for
+    later versions)."""
+    if len(records) + len(errors) != source_rows:
+        raise ValueError(
+            f"frame store accounting is off: {len(records)} clips + {len(errors)} errors != {source_rows} rows"
+        )
+    return Manifest(
+        classes=list(classes),
+        shards=sorted(shards, key=lambda shard: shard.path),
+        source_rows=source_rows,
+        clips=len(records),
+        errors=len(errors),
+        splits=dict(sorted(Counter(record.split for record in records).items())),
+        source=source,
+        decode=decode,
+        code_version=code_version,
+        schema_version=schema_version,
+    )
+
+
 def finalize_store(
     store_uri: str,
     *,
@@ -233,36 +291,14 @@ def finalize_store(
     segments: Sequence[SegmentRecord] = (),
     schema_version: int = SCHEMA_VERSION,
 ) -> Manifest:
-    """Write `_index.parquet`, `_errors.parquet`, `_segments.parquet` (only when there are segments) and, last,
-    `_manifest.json` (the commit point). `schema_version` is the version the shards were written with."""
-    if len(records) + len(errors) != source_rows:
-        raise ValueError(
-            f"frame store accounting is off: {len(records)} clips + {len(errors)} errors != {source_rows} rows"
-        )
-    records = sorted(records, key=lambda record: record.clip_id)
-    index_columns = {name: [getattr(record, name) for record in records] for name in INDEX_SCHEMA.names}
-    _write_table(storage.join_uri(store_uri, INDEX_FILE), pa.Table.from_pydict(index_columns, schema=INDEX_SCHEMA))
-    error_columns = {name: [getattr(error, name) for error in errors] for name in ERROR_SCHEMA.names}
-    _write_table(storage.join_uri(store_uri, ERRORS_FILE), pa.Table.from_pydict(error_columns, schema=ERROR_SCHEMA))
-    if segments:
-        stored = {record.clip_id for record in records}
-        missing = [segment.clip_id for segment in segments if segment.clip_id not in stored]
-        if missing:
-            raise ValueError(f"segments without a stored row: {missing[:3]}")
-        segments = sorted(segments, key=lambda segment: (segment.video_id, segment.segment))
-        columns = {name: [getattr(segment, name) for segment in segments] for name in SEGMENT_SCHEMA.names}
-        _write_table(storage.join_uri(store_uri, SEGMENTS_FILE), pa.Table.from_pydict(columns, schema=SEGMENT_SCHEMA))
-    manifest = Manifest(
-        classes=list(classes),
-        shards=sorted(shards, key=lambda shard: shard.path),
-        source_rows=source_rows,
-        clips=len(records),
-        errors=len(errors),
-        splits=dict(sorted(Counter(record.split for record in records).items())),
-        source=source,
-        decode=decode,
-        code_version=code_version,
-        schema_version=schema_version,
-    )
+    """Commit version 1 of a store: write `_index.parquet`, `_errors.parquet`, `_segments.parquet` (only when there
+    are segments) and, last, `_manifest.json` (the commit point). `schema_version` is the version the store is
+    written as (1 or 2 only to make stores in older layouts, with shards written in that layout).
+    Later versions are committed by `sfp.framestore.versions.commit_version`."""
+    manifest = store_manifest(shards=shards, records=records, errors=errors, classes=classes,
+                              source_rows=source_rows, source=source, decode=decode, code_version=code_version,
+                              schema_version=schema_version)
+    manifest.versions = [manifest.version_entry(added_rows=source_rows)]
+    write_tables(store_uri, manifest.tables, records, errors, segments)
     storage.write_text(storage.join_uri(store_uri, MANIFEST_FILE), manifest.to_json())
     return manifest
