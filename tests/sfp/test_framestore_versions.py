@@ -3,7 +3,6 @@ readers that opened the store before, the previous version is what is read, loca
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,8 +162,11 @@ def test_a_store_written_before_versions_is_version_1_and_takes_appends(tmp_path
     store = FrameStore.open(uri)
     assert store.manifest.version == 1 and [v.added_rows for v in store.manifest.versions] == [3]
     assert [record.clip_id for record in store.records] == ["a", "b"]
+    stale = tmp_path / "store" / "_versions" / "000001" / MANIFEST_FILE  # left by a store this one replaced
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
     assert append_version(uri, store).version == 2
-    assert Path(tmp_path / "store" / "_versions" / "000001" / MANIFEST_FILE).read_text() == json.dumps(data)
+    assert stale.read_text() == json.dumps(data)
     assert FrameStore.open(uri, version=1).manifest.schema_version == 2
 
 

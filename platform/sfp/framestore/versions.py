@@ -80,8 +80,8 @@ def commit_version(
     job committed a version meanwhile), nothing is committed and this raises `FrameStoreError` (checked before
     anything is written and again just before the commit; S3 has no compare-and-swap here, so two appends that
     reach that last instant together are not told apart: run one append per store at a time). Writes the new
-    version's tables and manifest copy into its own folder (`version_folder`), keeps a copy of the base manifest in
-    its folder (`_versions/000001/` for version 1), and last replaces `_manifest.json`."""
+    version's tables and manifest copy into its own folder (`version_folder`), a copy of the base manifest into its
+    folder (`_versions/000001/` for version 1), and last replaces `_manifest.json`."""
     if list(classes[: len(base.classes)]) != base.classes:
         raise ValueError("an appended version keeps the class list of the one before (label ids are positions)")
     stored_paths = {shard.path for shard in base.shards}
@@ -101,9 +101,8 @@ def commit_version(
     manifest.tables = {name: posixpath.join(folder, path) for name, path in root_tables().items()}
     manifest.versions = [*base.versions, manifest.version_entry(len(records) + len(errors), folder)]
     write_tables(store_uri, manifest.tables, all_records, all_errors, [*base_segments, *segments])
-    base_copy = storage.join_uri(store_uri, version_manifest_path(base.versions[-1]))
-    if not storage.exists(base_copy):
-        storage.write_text(base_copy, base_text)
+    # the base's copy (written again: a folder left by a store that was replaced must not speak for this one)
+    storage.write_text(storage.join_uri(store_uri, version_manifest_path(base.versions[-1])), base_text)
     storage.write_text(storage.join_uri(store_uri, folder, MANIFEST_FILE), manifest.to_json())
     _check_base(store_uri, base_text)  # again: a job that committed meanwhile is not overwritten
     storage.write_text(storage.join_uri(store_uri, MANIFEST_FILE), manifest.to_json())
