@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--recipe", default=None, help="recipe YAML whose data: section sets the test views")
     parser.add_argument("--confusion", default=None, help="write the confusion matrix picture here (.png)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="scoring actors (default: one per GPU of the cluster, or 1 without GPUs)")
     parser.add_argument("--json", action="store_true")
     add_ray_address(parser)
     add_overrides(parser)
@@ -72,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     data_fields["framestore"] = args.framestore
     data = validate(DataConfig, apply_overrides(data_fields, args.overrides), source="data")
     init_ray(args.ray_address)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     result = evaluate(classifier.model, store, data, args.split, arch=classifier.arch, alpha=classifier.alpha,
-                      num_frames=classifier.clip_frames)
+                      num_frames=classifier.clip_frames, workers=args.workers)
     if args.confusion:
         plot_confusion(result, Path(args.confusion))
     if args.json:
