@@ -68,8 +68,6 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
                 precision: str, logger: IntervalLogger | None) -> dict:
     """One epoch of SGD on `batches` (already on the device); returns the epoch's train metrics (summed over
     workers). Nothing here waits for the device except the logger's interval and the sums at the end."""
-    import ray.train
-
     model_engine.train()
     accumulation = model_engine.gradient_accumulation_steps()  # for this run's number of workers
     micro_steps = steps_per_epoch * accumulation
@@ -100,7 +98,7 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
     keys = sorted(sums)
     reduced = all_reduce([sums[key] for key in keys] + [clips, data_wait, elapsed], device)
     *values, clips, data_wait, elapsed = reduced
-    workers = ray.train.get_context().get_world_size()
+    workers = dist.get_world_size()  # Ray Train's workers: the process group it set up
     return {
         **task.train_metrics(dict(zip(keys, values))),
         "train/clips_per_s": clips / (elapsed / workers),
