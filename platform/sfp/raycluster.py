@@ -7,6 +7,7 @@ would otherwise starve the Ray Data tasks that feed them, and the job would hang
 from __future__ import annotations
 
 import os
+import sys
 
 
 def local_logical_cpus() -> int:
@@ -40,24 +41,40 @@ def quiet_local_workers() -> None:
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Start or join Ray once per process; entry points call this, library code never does."""
+    """Start or join Ray once per process; entry points call this, library code never does.
+
+    Run from the command line (`sfp.console.set_verbose` was called), Ray's worker lines, its log records and
+    Python warnings go to the command's log file, printed here, and only with `--verbose` to the terminal as well;
+    the training progress of rank 0 is drawn by a `ProgressDisplay` (`sfp.progress`)."""
     import ray
+
+    from sfp import console
 
     quiet_ray_data()
     if ray.is_initialized():
         return
+    captured = console.active()
+    if captured:
+        path = console.capture_library_output()
+        shown = "also shown here (--verbose)" if console.verbose() else "--verbose shows them here"
+        print(f"sfp: log: {path} (Ray workers, library logs and warnings; {shown})", file=sys.stderr, flush=True)
+    level = "INFO" if captured and not console.verbose() else "WARNING"  # INFO only into the log file
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
-        return
-    ray.init(
-        num_cpus=num_cpus or local_logical_cpus(),
-        include_dashboard=False,
-        log_to_driver=True,
-        configure_logging=True,
-        logging_level="WARNING",
-        runtime_env={"worker_process_setup_hook": f"{__name__}.{quiet_local_workers.__name__}"},
-    )
+        ray.init(address=address, log_to_driver=True, logging_level=level)
+    else:
+        ray.init(
+            num_cpus=num_cpus or local_logical_cpus(),
+            include_dashboard=False,
+            log_to_driver=True,
+            configure_logging=True,
+            logging_level=level,
+            runtime_env={"worker_process_setup_hook": f"{__name__}.{quiet_local_workers.__name__}"},
+        )
+    if captured:
+        from sfp.progress import ProgressDisplay
+
+        console.capture_ray_output(display=ProgressDisplay())
 
 
 def code_version() -> str:

@@ -48,7 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command group not present in this build
             raise
         module.register(subparsers)
+    add_verbose(parser)
     return parser
+
+
+VERBOSE_HELP = "also show Ray's worker lines, library logs and warnings here (they always go to the log file)"
+
+
+def add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """`--verbose` before or after the command (`sfp --verbose train ...`, `sfp train ... --verbose`), at any level."""
+    if "--verbose" not in parser._option_string_actions:
+        parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP,
+                            **({} if top else {"default": argparse.SUPPRESS}))
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                add_verbose(child, top=False)
 
 
 def package_version() -> str:
@@ -63,6 +78,9 @@ def package_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from sfp import console
+
+    console.set_verbose(args.verbose, command=args.command)
     try:
         result = args.handler(args)
         sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit

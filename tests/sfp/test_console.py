@@ -1,0 +1,112 @@
+"""sfp.console: by default Ray's worker lines, library logs and warnings go to the command's log file and not to the
+terminal; the platform's own `sfp: ` lines still show, progress lines go to the display; `--verbose` shows it all."""
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sfp import console
+from sfp.cli.main import build_parser
+
+
+@pytest.mark.parametrize("argv", [["--verbose", "model", "list"], ["model", "list", "--verbose"],
+                                  ["framestore", "verify", "x", "--verbose"]])
+def test_verbose_before_or_after_the_command(argv):
+    assert build_parser().parse_args(argv).verbose is True
+
+
+def test_quiet_by_default():
+    assert build_parser().parse_args(["model", "list"]).verbose is False
+
+
+def test_library_logs_and_warnings_go_to_the_log_file_only(tmp_path, repo_root):
+    """In a fresh interpreter (pytest records warnings itself): a deprecation warning, Ray's and MLflow's log
+    records land in the file whose path `capture_library_output` returns; the terminal gets none of them."""
+    script = (
+        "import logging, warnings\n"
+        "from sfp import console\n"
+        "console.set_verbose(False, 'probe')\n"
+        "path = console.capture_library_output()\n"
+        "warnings.warn('this API is going away', DeprecationWarning)\n"
+        "logging.getLogger('ray').warning('a ray record')\n"
+        "logging.getLogger('mlflow.store.db.utils').info('Creating initial MLflow database tables...')\n"
+        "logging.getLogger('ray.data').warning('Progress bars disabled')\n"
+        "from mlflow.utils.logging_utils import eprint\n"
+        "eprint(\"Created version '2' of model 'x'.\")\n"
+        "print(path)\n"
+    )
+    completed = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True,
+                               cwd=repo_root, env={**_env(), "SFP_HOME": str(tmp_path)}, timeout=300)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    path = Path(completed.stdout.strip())
+    assert path.parent == tmp_path / "logs" and path.name.startswith("probe-")
+    text = path.read_text()
+    for expected in ("DeprecationWarning: this API is going away", "a ray record",
+                     "Creating initial MLflow database tables", "Progress bars disabled", "Created version '2'"):
+        assert expected in text, (expected, text)
+
+
+def _env() -> dict:
+    import os
+
+    return {key: value for key, value in os.environ.items() if key != "SFP_HOME"}
+
+
+def wait_for(condition, seconds: float = 120.0) -> bool:
+    """Ray forwards worker lines asynchronously: wait for them (a bound on waiting, not a speed assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_worker_lines_go_to_the_log_file_platform_lines_show(ray_cluster, tmp_path, monkeypatch, capfd, verbose):
+    import ray
+
+    monkeypatch.setenv("SFP_HOME", str(tmp_path))
+    received: list[str] = []
+    marker = f"noise-{verbose}-{time.time_ns()}"
+    console.set_verbose(verbose, "probe")
+    try:
+        path = console.capture_library_output()
+        console.capture_ray_output(display=lambda payload: received.append(payload) or True)
+
+        @ray.remote(num_cpus=0)
+        def chatty(marker: str) -> int:
+            import warnings
+
+            print(f"{marker} from a worker")
+            print(f"sfp: a platform note {marker}")
+            print('sfp-progress: {"kind": "probe"}', flush=True)
+            warnings.warn(f"{marker} old API", FutureWarning)
+            return 1
+
+        assert ray.get(chatty.remote(marker)) == 1
+        from ray._private import worker as ray_worker  # what the driver's thread for the raylet's messages calls
+
+        ray_worker.print_to_stdstream({"lines": [f"WARNING: {marker} worker processes"], "pid": "raylet",
+                                       "is_err": False}, ignore_prefix=False)
+        assert wait_for(lambda: f"{marker} old API" in path.read_text() and received)
+    finally:
+        console.release()
+    time.sleep(1.0)  # anything Ray prints late lands in capfd below, where it would fail the quiet case
+    out, err = capfd.readouterr()
+    text = path.read_text() if path.exists() else ""
+    assert f"{marker} from a worker" in text and f"a platform note {marker}" in text
+    assert received == ['{"kind": "probe"}']
+    assert f"sfp: a platform note {marker}\n" in err  # the platform's line, without Ray's prefix
+    assert "sfp-progress" not in out + err
+    assert (f"{marker} from a worker" in out + err) is verbose
+    assert (f"{marker} old API" in out + err) is verbose
+    assert f"(raylet pid=raylet) WARNING: {marker} worker processes" in text
+    assert (f"WARNING: {marker} worker processes" in out + err) is verbose
