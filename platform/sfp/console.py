@@ -84,6 +84,7 @@ def capture_library_output() -> Path:
     handler.set_name(LOG_HANDLER)
     saved = _state.setdefault("saved_loggers", {})
     logging.captureWarnings(True)  # warnings.warn -> the `py.warnings` logger
+    _state["captured_warnings"] = True
     for name in NOISY_LOGGERS:
         logger = logging.getLogger(name)
         if name in saved:
@@ -164,10 +165,8 @@ def _redirect_mlflow_messages() -> None:
 def release() -> None:
     """Undo the capture: Ray's own printing of worker lines, the loggers' handlers, warnings as before; the log
     file is closed (the next capture opens a new one)."""
-    try:
-        from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
-    except ImportError:
-        dispatcher = None
+    ray_logging = sys.modules.get("ray._private.ray_logging")  # never imports Ray: a command without it is done
+    dispatcher = getattr(ray_logging, "global_worker_stdstream_dispatcher", None)
     if dispatcher is not None and any(name == SFP_HANDLER for name, _ in dispatcher.handlers):
         dispatcher.remove_handler(SFP_HANDLER)
         if _state.get("ray_print") is not None:
@@ -187,7 +186,8 @@ def release() -> None:
         for handler in removed:
             logger.addHandler(handler)
         logger.propagate = propagate
-    logging.captureWarnings(False)
+    if _state.pop("captured_warnings", False):
+        logging.captureWarnings(False)
     with _lock:
         if _state["log"] is not None:
             _state["log"].close()

@@ -23,6 +23,14 @@ def test_quiet_by_default():
     assert build_parser().parse_args(["model", "list"]).verbose is False
 
 
+def test_the_capture_lasts_as_long_as_the_command(tmp_path, capsys):
+    from sfp.cli.main import main
+
+    assert main(["--verbose", "model", "list", "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 0
+    assert not console.active() and not console.verbose() and console.log_path() is None
+    assert not (tmp_path / "none.db").exists()  # and a listing created no store
+
+
 def test_library_logs_and_warnings_go_to_the_log_file_only(tmp_path, repo_root):
     """In a fresh interpreter (pytest records warnings itself): a deprecation warning, Ray's and MLflow's log
     records land in the file whose path `capture_library_output` returns; the terminal gets none of them."""

@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sfp: interrupted", file=sys.stderr)
         return 130
+    finally:
+        console.release()  # the capture lasts as long as the command (main() also runs inside tests and scripts)
     return int(result or 0)
 
 
