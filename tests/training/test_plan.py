@@ -25,6 +25,7 @@ def test_kinetics_400_at_8_to_128_gpus():
     recipe = load_config(TrainRecipe, K400, ELASTIC)
     data, classes = kinetics_data(recipe, train_clips=240_000)
     plan = plan_training(recipe, data, classes, clips_per_s=100.0)
+    assert plan.throughput.source == "given (--clips-per-s)"
 
     fewest, most = plan.workers
     assert (fewest.batch.world_size, fewest.batch.micro_batch, fewest.batch.accumulation) == (8, 8, 16)
@@ -62,20 +63,21 @@ def test_a_count_that_does_not_divide_the_batch_plans_its_own_batch_and_steps():
     assert fewest.total_steps == 249 * 196 and fewest.clips_per_epoch == 249 * 960 <= 234 * 1024
 
 
-def test_the_estimate_is_the_smaller_of_the_model_and_the_input_bound():
+def test_the_estimate_is_the_smaller_of_the_model_and_the_host_bound():
     recipe = load_config(TrainRecipe, K400)
     data, classes = kinetics_data(recipe, train_clips=240_000)
     assert gpu_clips_per_s(R50_MACS_AT_224) == pytest.approx(989e12 * 0.20 / (6 * R50_MACS_AT_224))  # ~655
-    plan = plan_training(recipe, data, classes)  # 8 CPUs per worker x 12.8 clips per CPU-s < one H200's estimate
-    assert plan.throughput.clips_per_s == pytest.approx(8 * 12.8)
-    assert plan.throughput.source.startswith("estimate, input-bound")
-    many_cpus = load_config(TrainRecipe, K400, ["scaling.cpus_per_worker=96"])
-    assert plan_training(many_cpus, data, classes).throughput.clips_per_s == pytest.approx(
-        gpu_clips_per_s(R50_MACS_AT_224))
+    plan = plan_training(recipe, data, classes)  # 8 host CPUs x 406 clips per CPU-s > one H200's estimate
+    assert plan.throughput.clips_per_s == pytest.approx(gpu_clips_per_s(R50_MACS_AT_224))
+    assert plan.throughput.source.startswith("estimate, model-bound: one H200 at 20% utilisation: 655 clips/s")
+    one_cpu = load_config(TrainRecipe, K400, ["scaling.cpus_per_worker=1"])
+    one_cpu_plan = plan_training(one_cpu, data, classes)
+    assert one_cpu_plan.throughput.clips_per_s == 406 and one_cpu_plan.throughput.source.startswith(
+        "estimate, host-bound")
     # which figures are measurements (on CPU here) and which are estimates
     assert {name for name, value in FIGURES.items() if not value.measured} == {
         "training_flops_per_forward", "gpu_peak_tflops", "gpu_utilisation", "s3_get_per_s_per_prefix"}
-    assert figure("loader_clips_per_cpu_s") == 12.8
+    assert figure("host_clips_per_cpu_s") == 406
 
 
 def jpeg(value: int) -> bytes:
@@ -151,3 +153,16 @@ def test_sfp_finetune_ava_dry_run_plans_the_detection_recipe(capsys):
     assert main(["finetune-ava", str(AVA), "data.labelmap=/nonexistent.pbtxt", "--dry-run"]) == 2
     assert capsys.readouterr().err == ("sfp: error: label map not found: /nonexistent.pbtxt; a dry run without the "
                                        "annotations and the store needs --train-clips N\n")
+
+
+def test_docs_scale_quotes_the_figures_table_and_its_rates():
+    from sfp_train.plan import host_clips_per_s
+
+    text = (K400.parents[2] / "docs" / "scale.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
+            for line in text.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(FIGURES)
+    for name, value in FIGURES.items():
+        assert float(rows[name].split()[0].replace(",", "")) == value.value, name
+    for rate in (gpu_clips_per_s(R50_MACS_AT_224), host_clips_per_s(8)):
+        assert f"**{rate:.0f} clips/s**" in text
