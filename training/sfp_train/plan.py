@@ -9,6 +9,7 @@ estimated from; `docs/scale.md` works out Kinetics-400 and AVA at 16 and 128 GPU
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sfp.errors import SfpError
@@ -190,13 +191,18 @@ def schedule_points(optim: OptimConfig) -> list[SchedulePoint]:
 
 def model_cost(recipe: RecipeBase, num_classes: int) -> ModelCost:
     """Sizes and MACs of the recipe's model built on the meta device: shapes only, nothing allocated or computed."""
+    return _model_cost(recipe.model.model_dump_json(), num_classes)
+
+
+@functools.lru_cache(maxsize=8)
+def _model_cost(model_json: str, num_classes: int) -> ModelCost:
     import torch
 
-    from sfp_train.models.config import build_model
+    from sfp_train.models.config import ModelConfig, build_model
     from sfp_train.models.packing import pathway_shapes
     from sfp_train.models.summary import summarize
 
-    config = recipe.model.model_copy(update={"compile": False, "channels_last": False})
+    config = ModelConfig.model_validate_json(model_json).model_copy(update={"compile": False, "channels_last": False})
     with torch.device("meta"):
         model = build_model(config, num_classes=num_classes)
     shapes = pathway_shapes(arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha,
