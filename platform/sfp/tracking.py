@@ -95,7 +95,8 @@ def ensure_experiment(config: TrackingConfig) -> str:
     if experiment is not None:
         return experiment.experiment_id
     artifact_location = local_store_uris(config.local_dir)[1] if uri == local_store_uris(config.local_dir)[0] else None
-    return mlflow.create_experiment(config.experiment, artifact_location=artifact_location)
+    return mlflow.create_experiment(config.experiment, artifact_location=artifact_location,
+                                    tags={NOTE_TAG: EXPERIMENT_NOTE})
 
 
 def start_or_resume_run(config: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None) -> str:
@@ -211,7 +212,46 @@ def log_and_register_model(
     client.update_run(run_id, status="RUNNING")
     version = int(info.registered_model_version)
     client.set_registered_model_alias(registered_name, alias, str(version))
+    describe_version(client, run_id, registered_name, version, alias)
     return version
+
+
+NOTE_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's or an experiment's description
+LINEAGE_TAGS = ("sfp.framestore.uri", "sfp.framestore.version", "sfp.framestore.manifest_sha256", "sfp.git_commit",
+                "sfp.config_hash", "sfp.model.arch", "sfp.init.from_model")
+KEY_METRICS = ("test/top1", "test/top5", "test/mAP", "val/top1", "val/mAP", "baseline/mAP", "train/clips_per_s")
+EXPERIMENT_NOTE = ("Runs of the SlowFast platform (`sfp`). Training runs: add the metrics test/top1 or test/mAP, "
+                   "val/top1 or val/mAP and train/clips_per_s as columns; a run's description names the model "
+                   "version it registered, its tags the frame store, commit and config hash. Preprocessing runs "
+                   "(`sfp preprocess`) hold the job's summary as metrics.")
+
+
+def describe_version(client: Any, run_id: str, name: str, version: int, alias: str) -> str:
+    """What the MLflow UI shows for a registered model: the version's description (its run, alias, lineage and key
+    metrics) and lineage tags copied from the run, the run's description naming the version, and a model
+    description when the model has none. Returns the version's description."""
+    run = client.get_run(run_id)
+    tags, metrics = run.data.tags, run.data.metrics
+    lineage = {key: tags[key] for key in LINEAGE_TAGS if tags.get(key)}
+    shown = {key: metrics[key] for key in KEY_METRICS if key in metrics}
+    lines = [f"Trained by run `{run.info.run_name}` ({run_id}); alias `{alias}` pointed here when it was registered.",
+             ""]
+    lines += [f"- {key}: {value}" for key, value in lineage.items()]
+    if shown:
+        lines += ["", "Metrics: " + ", ".join(f"{key} {value:.4f}" for key, value in shown.items())]
+    description = "\n".join(lines).strip()
+    client.update_model_version(name, str(version), description=description)
+    for key, value in {**lineage, "sfp.run_id": run_id, "sfp.run_name": run.info.run_name}.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    summary = ", ".join(f"{key} {value:.4f}" for key, value in shown.items())
+    client.set_tag(run_id, NOTE_TAG, f"Registered as models:/{name}/{version} (alias `{alias}`)."
+                   + (f" {summary}." if summary else ""))
+    if not (client.get_registered_model(name).description or "").strip():
+        arch = lineage.get("sfp.model.arch", "SlowFast")
+        client.update_registered_model(name, description=(
+            f"{arch} models trained by the SlowFast platform. Each version's description and tags hold its run, "
+            "frame store, code and config hash, and its test metrics; the aliases point at the versions in use."))
+    return description
 
 
 def load_model(model_uri: str) -> Any:

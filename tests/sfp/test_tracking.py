@@ -88,13 +88,16 @@ def test_a_model_registered_in_one_folder_is_predicted_from_another(tmp_path, mo
     config = tracking.TrackingConfig(experiment="demo")
     saved = mlflow.get_tracking_uri()
     try:
-        run_id = tracking.start_or_resume_run(config, "demo")
+        run_id = tracking.start_or_resume_run(config, "demo", {"sfp.framestore.uri": "/data/store",
+                                                               "sfp.git_commit": "abc123", "sfp.model.arch": "slowfast"})
+        tracking.log_metrics(run_id, {"test/top1": 0.625, "train/clips_per_s": 12.5, "train/loss": 1.0}, step=1)
         version = tracking.log_and_register_model(run_id, classifier, registered_name="slowfast-demo",
                                                   alias="kinetics-pretrained", signature=None,
                                                   pip_requirements=["torch"])
         tracking.end_run(run_id)
     finally:
         tracking.use_tracking_uri(saved, create=False)  # MLflow's own setter would export it as MLFLOW_TRACKING_URI
+    check_what_the_ui_shows(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}", run_id)
     assert version == 1 and (home / "mlflow" / "mlflow.db").is_file()
     assert not (tmp_path / "checkout" / ".sfp").exists()
 
@@ -109,6 +112,29 @@ def test_a_model_registered_in_one_folder_is_predicted_from_another(tmp_path, mo
     assert main(["model", "list", "--json"]) == 0
     assert '"name": "slowfast-demo"' in capsys.readouterr().out
     assert list(elsewhere.iterdir()) == []
+
+
+def check_what_the_ui_shows(uri: str, run_id: str) -> None:
+    """The model version's description and tags carry its run, lineage and key metrics; the run's description names
+    the version; the model and the experiment have descriptions."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version("slowfast-demo", "1")
+    assert version.description == (
+        f"Trained by run `demo` ({run_id}); alias `kinetics-pretrained` pointed here when it was registered.\n\n"
+        "- sfp.framestore.uri: /data/store\n- sfp.git_commit: abc123\n- sfp.model.arch: slowfast\n\n"
+        "Metrics: test/top1 0.6250, train/clips_per_s 12.5000")
+    assert {key: version.tags[key] for key in ("sfp.framestore.uri", "sfp.git_commit", "sfp.run_id")} == {
+        "sfp.framestore.uri": "/data/store", "sfp.git_commit": "abc123", "sfp.run_id": run_id}
+    assert client.get_run(run_id).data.tags["mlflow.note.content"] == (
+        "Registered as models:/slowfast-demo/1 (alias `kinetics-pretrained`). test/top1 0.6250, "
+        "train/clips_per_s 12.5000.")
+    model = client.get_registered_model("slowfast-demo")
+    assert model.description.startswith("slowfast models trained by the SlowFast platform.")
+    assert model.aliases == {"kinetics-pretrained": 1}
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment.tags["mlflow.note.content"].startswith("Runs of the SlowFast platform")
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
