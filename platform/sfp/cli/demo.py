@@ -39,6 +39,8 @@ def resolve_sections(data: dict, workdir: Path) -> dict:
     preprocess["output"] = {"uri": str(workdir / "framestore"), **(preprocess.get("output") or {})}
     train["data"] = {"framestore": preprocess["output"]["uri"], **(train.get("data") or {})}
     train["checkpoint"] = {"storage_uri": str(workdir / "runs"), **(train.get("checkpoint") or {})}
+    # the preprocessing run goes to the training runs' store unless its section names one
+    preprocess["tracking"] = {**tracking_store(train), **(preprocess.get("tracking") or {})}
     return {"synth": synth, "preprocess": preprocess, "train": train,
             "ava": resolve_ava_section(dict(data.get("ava") or {}), train, workdir)}
 
@@ -68,11 +70,14 @@ def resolve_ava_section(ava: dict, train: dict, workdir: Path) -> dict:
     finetune["init"] = {"from_model": source, **(finetune.get("init") or {})}
     finetune["checkpoint"] = {"storage_uri": str(workdir / "runs"), **(finetune.get("checkpoint") or {})}
     finetune["tracking"] = {**(train.get("tracking") or {}), **(finetune.get("tracking") or {})}
-    # the preprocessing run goes to the training runs' store unless its section names one
-    store = {key: value for key, value in finetune["tracking"].items() if key in ("uri", "local_dir")}
-    preprocess["tracking"] = {**store, **(preprocess.get("tracking") or {})}
+    preprocess["tracking"] = {**tracking_store(finetune), **(preprocess.get("tracking") or {})}
     return {"enabled": ava.get("enabled", True), "synth": synth, "preprocess": preprocess, "finetune": finetune,
             "dataset_dir": dataset_dir}
+
+
+def tracking_store(recipe: dict) -> dict:
+    """The `uri` and `local_dir` of a recipe section's `tracking:` (where its runs go), without the experiment."""
+    return {key: value for key, value in (recipe.get("tracking") or {}).items() if key in ("uri", "local_dir")}
 
 
 def run(args: argparse.Namespace) -> int:
