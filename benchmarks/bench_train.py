@@ -122,12 +122,11 @@ def run_feed(recipe, feed: str) -> FeedResult:
 
     store = FrameStore.open(recipe.data.framestore)
     model = recipe.model
-    datasets, decoders = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch,
-                                         alpha=model.alpha)
+    inputs = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha,
+                             seed=recipe.seed)
     run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name)
     steps = steps_per_epoch(recipe, store.manifest.splits[recipe.data.train_split])
-    result = fit(recipe, datasets=datasets, decoders=decoders, classes=store.manifest.classes, steps=steps,
-                 run_id=run_id, feed=feed)
+    result = fit(recipe, inputs=inputs, classes=store.manifest.classes, steps=steps, run_id=run_id, feed=feed)
     tracking.end_run(run_id)
     return FeedResult(feed, result.metrics["train/clips_per_s"], result.metrics["train/data_wait_share"])
 

@@ -42,7 +42,8 @@ def test_keyframe_loader_reads_windows_boxes_and_labels(ava_dataset):
     import torch
 
     from sfp.framestore import FrameStore
-    from sfp_train.ava.data import AvaDataConfig, keyframe_dataset, keyframe_decoder, train_keyframes, val_keyframes
+    from sfp_train.ava.data import (AvaDataConfig, keyframe_dataset, keyframe_decoder, keyframe_feed, train_keyframes,
+                                    val_keyframes)
     from sfp_train.ava.labelmap import read_labelmap
 
     root, annotations = ava_dataset
@@ -52,8 +53,9 @@ def test_keyframe_loader_reads_windows_boxes_and_labels(ava_dataset):
     train = train_keyframes(data, labelmap)
     assert len(train) == 2 * 4 and all(len(k.boxes) == 3 for k in train)
     cpu = torch.device("cpu")
-    (rows,) = keyframe_dataset(store, train[:2], data, train=True, num_frames=16,
-                               num_actions=3).iter_batches(batch_size=2, batch_format="numpy")
+    feed = keyframe_feed(store, train[:2], data, num_frames=16, num_actions=3, seed=0)
+    (rows,) = feed.epoch_dataset(0, rank=0, world_size=1, micro_batch=2, accumulation=1, start_step=0,
+                                 steps=1).iter_batches(batch_size=2, batch_format="numpy")
     assert [len(frames) for frames in rows["jpegs"]] == [16, 16]  # compressed frames cross to the worker
     batch = {k: v.numpy() for k, v in keyframe_decoder(data, train=True, arch="slowfast", alpha=4)(rows, cpu).items()}
     assert batch["pathway_0"].shape == (2, 3, 4, 64, 64) and batch["pathway_1"].shape == (2, 3, 16, 64, 64)
@@ -62,7 +64,7 @@ def test_keyframe_loader_reads_windows_boxes_and_labels(ava_dataset):
     assert (batch["labels"][:, :3].sum(axis=2) >= 1).all()  # every person has an action
     assert (batch["boxes"] >= 0).all() and (batch["boxes"] <= 64).all()
     val = val_keyframes(data, labelmap)
-    (test_rows,) = keyframe_dataset(store, val[:1], data, train=False, num_frames=16,
+    (test_rows,) = keyframe_dataset(store, val[:1], data, num_frames=16,
                                     num_actions=3).iter_batches(batch_size=1, batch_format="numpy")
     test_batch = {k: v.numpy() for k, v in keyframe_decoder(data, train=False, arch="slowfast", alpha=4)(test_rows, cpu).items()}
     assert test_batch["pathway_1"].shape == (1, 3, 16, 64, 96)  # short side 64, padded to 1.34 x 64 -> 96

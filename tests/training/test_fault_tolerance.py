@@ -6,11 +6,12 @@ batch of 4, the learning rate x 4/3, an epoch of 6 clips in 1 step instead of 2.
 steps that the world size of each epoch gives, and every step's logged learning rate is the schedule's at its epoch
 position for that global batch.
 
-The training clips are shuffled and augmented afresh on every run (unseeded Ray Data shuffle and sampling), so the
-weights of two runs cannot be compared. What is deterministic, and asserted: the optimiser steps, the world size per
-epoch, and that the state a 1-worker engine loads from a 2-worker checkpoint is exactly the saved one (weights and
-Nesterov momentum; ZeRO stage 0, which elastic recipes need: the whole optimiser state is in rank 0's file). That 1
-worker accumulating 2 micro batches takes the same step as 2 workers is `test_parallel_layouts.py`'s proof."""
+The layout changes with the world size (which clips each worker reads, how many it accumulates), so the weights are
+not compared with an uninterrupted run here (`test_resume_within_epoch.py` does that on one layout). What is
+asserted: the optimiser steps, the world size per epoch, a checkpoint within an epoch (`checkpoint.every_n_steps`),
+and that the state a 1-worker engine loads from a 2-worker checkpoint is exactly the saved one (weights and Nesterov
+momentum; ZeRO stage 0, which elastic recipes need: the whole optimiser state is in rank 0's file). That 1 worker
+accumulating 2 micro batches takes the same step as 2 workers is `test_parallel_layouts.py`'s proof."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ STEPS = {1: 2, 2: 1}  # optimiser steps per epoch at 1 worker (batch 3) and at 2
 GLOBAL_BATCH = {1: 3, 2: 4}
 
 
-def recipe(tmp_path: Path, framestore: str, name: str, epochs: int, cpus_per_worker: float = 3) -> TrainRecipe:
+def recipe(tmp_path: Path, framestore: str, name: str, epochs: int, cpus_per_worker: float = 3,
+           every_n_steps: int | None = None) -> TrainRecipe:
     """1 to 3 workers, micro batch 1; 3 CPUs per worker on the 8-CPU cluster: 2 workers fit, not 3."""
     return validate(TrainRecipe, {
         "name": name,
@@ -62,7 +64,7 @@ def recipe(tmp_path: Path, framestore: str, name: str, epochs: int, cpus_per_wor
         "optim": {"epochs": epochs, "batch_size": 3, "warmup_epochs": 0},
         "engine": {"zero_stage": 0},
         "scaling": {"num_workers": 3, "min_workers": 1, "cpus_per_worker": cpus_per_worker, "max_failures": 2},
-        "checkpoint": {"storage_uri": str(tmp_path / "runs"), "keep": 5},
+        "checkpoint": {"storage_uri": str(tmp_path / "runs"), "keep": 8, "every_n_steps": every_n_steps},
         "tracking": {"local_dir": str(tmp_path / "mlflow")},
         "log_every_n_steps": 1,
     })
@@ -139,9 +141,13 @@ def test_killed_worker_is_recovered_and_a_rerun_resumes_on_the_one_worker_that_f
                           if read_train_state(path).epoch == 1)
     assert read_train_state(written_by_two).world_size == 2
 
-    resumed = run_training(recipe(tmp_path, framestore, "killed", epochs=4, cpus_per_worker=5))
+    resumed = run_training(recipe(tmp_path, framestore, "killed", epochs=4, cpus_per_worker=5, every_n_steps=1))
     total_steps = result.metrics["global_step"] + STEPS[1]
     assert (resumed.metrics["epoch"], resumed.metrics["global_step"]) == (4, total_steps)
+    # every_n_steps: 1 adds a checkpoint within the 2-step epoch (its last step is the epoch's own checkpoint)
+    states = [read_train_state(path) for path in sorted(run_folder.glob("checkpoint_*")) if path.is_dir()]
+    within = [state for state in states if state.step_in_epoch]
+    assert [(s.epoch, s.step_in_epoch, s.global_step) for s in within] == [(3, 1, total_steps - 1)]
     assert resumed.metrics["train/world_size"] == 1
     state = read_train_state(Path(resumed.checkpoint_uri))
     assert (state.epoch, state.global_step, state.world_size) == (4, total_steps, 1)

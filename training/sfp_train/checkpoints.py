@@ -28,6 +28,7 @@ class TrainState:
     recipe: dict[str, Any]
     mlflow_run_id: str | None = None
     world_size: int | None = None  # workers that wrote the checkpoint (None: written before this was recorded)
+    step_in_epoch: int = 0  # optimiser steps completed of epoch `epoch` (a checkpoint within an epoch)
 
 
 def write_model_file(directory: Path, model: nn.Module, model_config: dict, classes: list[str]) -> None:

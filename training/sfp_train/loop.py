@@ -1,9 +1,12 @@
 """The per-worker training loop (Ray Train `train_loop_per_worker`), read top to bottom as the paper's recipe.
 
-Every worker builds the same SlowFast, wraps it in a DeepSpeed engine, and streams its shard of the training clips
-from Ray Data. Each epoch: SGD steps with the recipe's learning-rate schedule, then validation, then (on schedule) a
-checkpoint through Ray Train. Rank 0 alone logs to MLflow. A restarted run resumes from Ray Train's latest
-checkpoint and ends with the same number of optimiser steps as an uninterrupted one.
+Every worker builds the same SlowFast, wraps it in a DeepSpeed engine, and streams its share of the epoch's training
+clips from Ray Data in the recipe's seeded order (`sfp_train.data.order`). Each epoch: SGD steps with the recipe's
+learning-rate schedule (a checkpoint every `checkpoint.every_n_steps` on the way, if set), then validation, then (on
+schedule) a checkpoint through Ray Train, uploaded while training goes on. Rank 0 alone logs to MLflow. A restarted
+run resumes from Ray Train's latest checkpoint, in the middle of an epoch if it was written there, and ends with the
+same optimiser steps and, on the same layout, the same weights as an uninterrupted one: the data and the dropout
+masks of each step are drawn from the recipe's seed and the step.
 
 The micro batch is fixed and each worker accumulates `round(batch / (workers x micro batch))` micro batches per
 optimiser step: the recipe's global batch at any count that divides it, the nearest one elsewhere with the learning
@@ -22,7 +25,7 @@ import itertools
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -30,6 +33,7 @@ import torch.distributed as dist
 from sfp import progress, tracking
 from sfp_train import checkpoints, engine as engines
 from sfp_train.data.feed import device_batches
+from sfp_train.data.order import SeededFeed
 from sfp_train.models.config import build_model
 from sfp_train.schedule import learning_rate
 from sfp_train.tasks import ClassificationTask, all_reduce
@@ -64,17 +68,28 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def seed_step(seed: int, rank: int, global_step: int) -> None:
+    """Random numbers of the model (dropout) for one optimiser step, from the recipe's seed: a resumed run draws
+    what the uninterrupted one drew at that step."""
+    torch.manual_seed((seed * 1_000_003 + rank) * 1_000_003 + global_step)
+
+
 def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int, steps_per_epoch: int, device,
-                precision: str, logger: IntervalLogger | None) -> dict:
-    """One epoch of SGD on `batches` (already on the device); returns the epoch's train metrics (summed over
-    workers). Nothing here waits for the device except the logger's interval and the sums at the end."""
+                precision: str, logger: IntervalLogger | None, *, start_step: int = 0,
+                after_step: Callable[[int], None] | None = None) -> dict:
+    """One epoch of SGD on `batches` (already on the device), from optimiser step `start_step` of the epoch (a run
+    resumed within it); `after_step(steps done in the epoch)` follows every optimiser step. Returns the train metrics
+    of the steps run (summed over workers). Nothing here waits for the device except the logger's interval and the
+    sums at the end."""
     model_engine.train()
     accumulation = model_engine.gradient_accumulation_steps()  # for this run's number of workers
     micro_steps = steps_per_epoch * accumulation
     sums: dict[str, Any] = {}
     clips = data_wait = 0.0
     started = time.perf_counter()
-    for micro_step in range(micro_steps):
+    for micro_step in range(start_step * accumulation, micro_steps):
+        if micro_step % accumulation == 0:
+            seed_step(recipe.seed, dist.get_rank(), model_engine.global_steps)
         waited = time.perf_counter()
         batch = next(batches)
         data_wait += time.perf_counter() - waited
@@ -93,6 +108,8 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
                 logger.optimizer_step(model_engine.global_steps, lr)
                 progress.report_step(epoch, recipe.optim.epochs, (micro_step + 1) // accumulation, steps_per_epoch,
                                      logger.last_loss, model_engine.train_batch_size())
+        if after_step and (micro_step + 1) % accumulation == 0:
+            after_step((micro_step + 1) // accumulation)
     synchronize(device)
     elapsed = time.perf_counter() - started
     keys = sorted(sums)
@@ -106,11 +123,15 @@ def train_epoch(model_engine, batches: Iterator[dict], recipe, task, epoch: int,
     }
 
 
-def epoch_batches(shard, batch_size: int, device: torch.device, decoder, feed: str) -> Iterator[dict]:
-    """The epoch's training batches on the device. `feed="synthetic"` repeats the first batch, already on the
-    device, for the whole epoch: the same loop with no input pipeline, the model-only ceiling `make bench-train`
-    compares the real feed against."""
-    batches = iter(device_batches(shard, batch_size, device, decoder, drop_last=True))
+def epoch_batches(train: SeededFeed, epoch: int, *, start_step: int, steps: int, micro_batch: int, accumulation: int,
+                  device: torch.device, decoder, feed: str) -> Iterator[dict]:
+    """This worker's training batches of the epoch from step `start_step`, on the device. `feed="synthetic"`
+    repeats the first batch, already on the device, for the whole epoch: the same loop with no input pipeline, the
+    model-only ceiling `make bench-train` compares the real feed against."""
+    dataset = train.epoch_dataset(epoch, rank=dist.get_rank(), world_size=dist.get_world_size(),
+                                  micro_batch=micro_batch, accumulation=accumulation, start_step=start_step,
+                                  steps=steps)
+    batches = iter(device_batches(dataset, micro_batch, device, decoder, drop_last=True))
     if feed == "synthetic":
         return itertools.repeat(next(batches))
     return batches
@@ -124,16 +145,36 @@ def broadcast_buffers(module: torch.nn.Module) -> None:
 
 
 def save_checkpoint(model_engine, recipe, classes: list[str], state: checkpoints.TrainState, metrics: dict) -> None:
-    """Every rank writes its DeepSpeed state; rank 0 adds the plain model and the train state; Ray Train uploads."""
+    """Every rank writes its DeepSpeed state to local disk; rank 0 adds the plain model and the train state; Ray
+    Train uploads the folder on a background thread while training goes on (and deletes it after)."""
     import ray.train
 
-    with tempfile.TemporaryDirectory(prefix="sfp-ckpt-") as folder:
-        engines.save_engine_state(model_engine, folder)
-        if ray.train.get_context().get_world_rank() == 0:
-            module = model_engine.module
-            checkpoints.write_model_file(Path(folder), module, recipe.model.model_dump(mode="json"), classes)
-            checkpoints.write_train_state(Path(folder), state)
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+    folder = tempfile.mkdtemp(prefix="sfp-ckpt-")
+    engines.save_engine_state(model_engine, folder)
+    if ray.train.get_context().get_world_rank() == 0:
+        module = model_engine.module
+        checkpoints.write_model_file(Path(folder), module, recipe.model.model_dump(mode="json"), classes)
+        checkpoints.write_train_state(Path(folder), state)
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder),
+                     checkpoint_upload_mode=ray.train.CheckpointUploadMode.ASYNC)
+
+
+def step_checkpoints(model_engine, recipe, classes: list[str], loop_config: dict, world_size: int, epoch: int,
+                     steps_per_epoch: int) -> Callable[[int], None] | None:
+    """`train_epoch`'s `after_step` for `checkpoint.every_n_steps`: a checkpoint within the epoch every that many
+    optimiser steps (the epoch's last step is left to the epoch's own checkpoint)."""
+    every = recipe.checkpoint.every_n_steps
+    if not every:
+        return None
+
+    def after_step(step_in_epoch: int) -> None:
+        if model_engine.global_steps % every or step_in_epoch >= steps_per_epoch:
+            return
+        state = checkpoints.TrainState(epoch, model_engine.global_steps, loop_config["recipe"],
+                                       loop_config["mlflow_run_id"], world_size, step_in_epoch)
+        save_checkpoint(model_engine, recipe, classes, state, {"epoch": epoch, "global_step": state.global_step})
+
+    return after_step
 
 
 def restore(model_engine, world_size: int) -> checkpoints.TrainState | None:
@@ -148,10 +189,21 @@ def restore(model_engine, world_size: int) -> checkpoints.TrainState | None:
         engines.load_engine_state(model_engine, folder)
         state = checkpoints.read_train_state(Path(folder))
     saved = state.world_size
-    if saved is not None and saved != world_size and ray.train.get_context().get_world_rank() == 0:
-        print(f"sfp: resuming at epoch {state.epoch} (step {state.global_step}) with {world_size} workers; "
-              f"the checkpoint was written by {saved}", flush=True)
+    if ray.train.get_context().get_world_rank() == 0:
+        where = f"epoch {state.epoch}" + (f", step {state.step_in_epoch} of it" if state.step_in_epoch else "")
+        written = f"; the checkpoint was written by {saved}" if saved is not None and saved != world_size else ""
+        print(f"sfp: resuming at {where} (global step {state.global_step}) with {world_size} workers{written}",
+              flush=True)
     return state
+
+
+def resumed_step(state: checkpoints.TrainState, recipe, global_batch: int) -> int:
+    """Where in epoch `state.epoch` a resumed run starts: the steps done there, converted from the global batch they
+    were taken at (the checkpoint's number of workers) to this run's."""
+    if not state.step_in_epoch:
+        return 0
+    written_at = recipe.batch_at(state.world_size).global_batch if state.world_size else global_batch
+    return state.step_in_epoch * written_at // global_batch
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -187,14 +239,19 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     state = restore(model_engine, world_size) or checkpoints.TrainState(
         epoch=0, global_step=0, recipe=loop_config["recipe"], world_size=world_size
     )
-    train_shard = ray.train.get_dataset_shard("train")
+    train_feed = loop_config["train_feed"]  # this worker builds its share of each epoch (seeded order)
     val_shard = ray.train.get_dataset_shard("val")
     feed = loop_config.get("feed", "dataset")
     decoders = loop_config["decoders"]  # the datasets' batches -> model inputs on this worker's device
 
     for epoch in range(state.epoch, recipe.optim.epochs):
-        batches = epoch_batches(train_shard, recipe.micro_batch_size, device, decoders["train"], feed)
-        metrics = train_epoch(model_engine, batches, recipe, task, epoch, steps_per_epoch, device, precision, logger)
+        start_step = resumed_step(state, recipe, elastic.global_batch) if epoch == state.epoch else 0
+        batches = epoch_batches(train_feed, epoch, start_step=start_step, steps=steps_per_epoch,
+                                micro_batch=recipe.micro_batch_size, accumulation=elastic.accumulation, device=device,
+                                decoder=decoders["train"], feed=feed)
+        after_step = step_checkpoints(model_engine, recipe, classes, loop_config, world_size, epoch, steps_per_epoch)
+        metrics = train_epoch(model_engine, batches, recipe, task, epoch, steps_per_epoch, device, precision, logger,
+                              start_step=start_step, after_step=after_step)
         last_epoch = epoch + 1 == recipe.optim.epochs
         if (epoch + 1) % recipe.val_every_n_epochs == 0 or last_epoch:
             broadcast_buffers(model_engine.module)

@@ -13,7 +13,7 @@ from sfp.config import config_hash, flatten
 from sfp.errors import SfpError
 from sfp.framestore import FrameStore
 from sfp.raycluster import code_version
-from sfp_train.data.pipeline import training_inputs
+from sfp_train.data.pipeline import TrainingInputs, training_inputs
 from sfp_train.loop import train_loop_per_worker
 from sfp_train.recipe import RecipeBase, TrainRecipe
 
@@ -84,9 +84,9 @@ def run_training(recipe: TrainRecipe) -> TrainingResult:
     tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
 
     model = recipe.model
-    datasets, decoders = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch,
-                                         alpha=model.alpha)
-    return fit(recipe, datasets=datasets, decoders=decoders, classes=classes, steps=steps, run_id=run_id)
+    inputs = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha,
+                             seed=recipe.seed)
+    return fit(recipe, inputs=inputs, classes=classes, steps=steps, run_id=run_id)
 
 
 def log_recipe(run_id: str, recipe: RecipeBase) -> None:
@@ -94,10 +94,10 @@ def log_recipe(run_id: str, recipe: RecipeBase) -> None:
     tracking.log_text(run_id, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "config/recipe.yaml")
 
 
-def fit(recipe: RecipeBase, *, datasets: dict, decoders: dict, classes: list[str], steps: int, run_id: str,
-        task=None, initial_weights=None, feed: str = "dataset") -> TrainingResult:
-    """Run `train_loop_per_worker` on Ray Train's TorchTrainer with `datasets` ("train", "val") for `recipe`, their
-    batches turned into model inputs on the workers by `decoders` (same keys).
+def fit(recipe: RecipeBase, *, inputs: TrainingInputs, classes: list[str], steps: int, run_id: str, task=None,
+        initial_weights=None, feed: str = "dataset") -> TrainingResult:
+    """Run `train_loop_per_worker` on Ray Train's TorchTrainer with `inputs` for `recipe`: each worker reads its
+    share of the seeded training feed, Ray Train splits the validation dataset.
 
     `task` (default: classification over `classes`) is what the loop learns; `initial_weights` (an object ref of a
     state dict) replaces the model's initialisation, as fine-tuning needs. `feed="synthetic"` trains every epoch on
@@ -115,7 +115,8 @@ def fit(recipe: RecipeBase, *, datasets: dict, decoders: dict, classes: list[str
         train_loop_config={
             "recipe": recipe.model_dump(mode="json"),
             "classes": classes,
-            "decoders": decoders,
+            "train_feed": inputs.train,
+            "decoders": {"train": inputs.train_decoder, "val": inputs.val_decoder},
             "steps_per_epoch": steps,
             "mlflow_run_id": run_id,
             "tracking_uri": tracking.resolve_tracking_uri(recipe.tracking),
@@ -136,7 +137,7 @@ def fit(recipe: RecipeBase, *, datasets: dict, decoders: dict, classes: list[str
             failure_config=ray.train.FailureConfig(max_failures=recipe.scaling.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=recipe.checkpoint.keep),
         ),
-        datasets=datasets,
+        datasets={"val": inputs.val},
     )
     try:
         result = trainer.fit()

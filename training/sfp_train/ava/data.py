@@ -31,6 +31,7 @@ from sfp_train.ava.labelmap import LabelEntry
 from sfp_train.ava.transforms import eval_view_with_boxes, train_view_with_boxes
 from sfp_train.data.config import ClipSamplingConfig
 from sfp_train.data.device_decode import CANVAS_COLUMN, EXTENT_COLUMN, ClipDecoder, train_region
+from sfp_train.data.order import SeededFeed, row_rng
 from sfp_train.data.pipeline import index_dataset, view_batch
 
 
@@ -136,9 +137,9 @@ class _KeyframeLoader(ABC):
     drawn (augmented for training, fixed for testing)."""
 
     def __init__(self, store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int,
-                 num_actions: int) -> None:
+                 num_actions: int, seed: int | None = None) -> None:
         self.store, self.table, self.data = store, table, data
-        self.num_frames, self.num_actions = num_frames, num_actions
+        self.num_frames, self.num_actions, self.seed = num_frames, num_actions, seed
 
     def read_window(self, keyframe: Keyframe) -> tuple[list[bytes], int, int]:
         """The window's JPEG frames and their height and width."""
@@ -153,13 +154,13 @@ class _KeyframeLoader(ABC):
         view's pixels (and `extent`, `canvas` where the view does not fill a square crop)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng()
         size = self.data.max_boxes
         jpegs, views, boxes, counts, labels = [], [], [], [], []
-        for row_index in batch["row_index"]:
+        for position, row_index in enumerate(batch["row_index"]):
             keyframe = self.table[int(row_index)]
             frames, height, width = self.read_window(keyframe)
-            view = self.view(height, width, np.array(keyframe.boxes[:size], np.float32), rng)
+            view = self.view(height, width, np.array(keyframe.boxes[:size], np.float32),
+                             row_rng(self.seed, batch, position))
             pixel_boxes = view.pop("boxes")
             padded = np.zeros((size, 4), np.float32)
             padded[: len(pixel_boxes)] = pixel_boxes
@@ -203,17 +204,24 @@ def keyframe_decoder(data: AvaDataConfig, *, train: bool, arch: str, alpha: int)
     return ClipDecoder(size=size, mean=data.mean, std=data.std, arch=arch, alpha=alpha, uint8_resize=train)
 
 
-def keyframe_dataset(store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, train: bool,
-                     num_frames: int, num_actions: int):
-    """The table as a Ray Dataset of model inputs: shuffled and augmented for training, in order for testing."""
+def keyframe_dataset(store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int,
+                     num_actions: int):
+    """The table's test windows as a Ray Dataset, in table order."""
     if not table:
         raise ValueError(f"{store.uri}: no annotated keyframes to read")
-    loader_type = TrainKeyframeLoader if train else EvalKeyframeLoader
-    loader = loader_type(store, table, data, num_frames=num_frames, num_actions=num_actions)
+    loader = EvalKeyframeLoader(store, table, data, num_frames=num_frames, num_actions=num_actions)
     dataset = index_dataset([{"row_index": index} for index in range(len(table))])
-    if train:
-        dataset = dataset.random_shuffle()
     return dataset.map_batches(loader, batch_size=data.loader_batch_size, num_cpus=data.loader_cpus)
+
+
+def keyframe_feed(store: FrameStore, table: list[Keyframe], data: AvaDataConfig, *, num_frames: int,
+                  num_actions: int, seed: int) -> SeededFeed:
+    """The table's training windows, augmented, in the seeded order of `sfp_train.data.order`."""
+    if not table:
+        raise ValueError(f"{store.uri}: no annotated keyframes to read")
+    loader = TrainKeyframeLoader(store, table, data, num_frames=num_frames, num_actions=num_actions, seed=seed)
+    return SeededFeed([{"row_index": index} for index in range(len(table))], loader, seed, data.loader_batch_size,
+                      data.loader_cpus)
 
 
 def flatten_boxes(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:

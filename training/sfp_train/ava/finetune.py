@@ -23,13 +23,14 @@ import torch
 from sfp import tracking
 from sfp.framestore import FrameStore
 from sfp_train.ava.annotations import Detection, read_annotation_rows, read_exclusions, write_detections
-from sfp_train.ava.data import Keyframe, keyframe_dataset, keyframe_decoder, val_keyframes, train_keyframes
+from sfp_train.ava.data import Keyframe, keyframe_dataset, keyframe_decoder, keyframe_feed, val_keyframes, train_keyframes
 from sfp_train.ava.evaluation import AvaEvaluation
 from sfp_train.ava.labelmap import read_labelmap
 from sfp_train.ava.plots import plot_per_class_ap
 from sfp_train.ava.recipe import AvaRecipe
 from sfp_train.checkpoints import load_model_file
 from sfp_train.data.device_decode import ClipDecoder
+from sfp_train.data.pipeline import TrainingInputs
 from sfp_train.evaluate import actor_device, scoring_pool
 from sfp_train.models.config import build_model
 from sfp_train.serving import ClipDetector
@@ -92,7 +93,7 @@ def evaluate_model(model: torch.nn.Module, recipe: AvaRecipe, task: DetectionTas
     """Score every val keyframe's boxes with `model` on the cluster (Ray Data reads the windows, a pool of
     `BoxScorer` actors decodes and scores them on their devices: `scoring_pool`) and evaluate the detections here."""
     store = FrameStore.open(recipe.data.val_store)
-    dataset = keyframe_dataset(store, task.val_keyframes, recipe.data, train=False, **_loader_args(recipe, task))
+    dataset = keyframe_dataset(store, task.val_keyframes, recipe.data, **_loader_args(recipe, task))
     scored = dataset.map_batches(BoxScorer, batch_size=batch_size, **scoring_pool(workers), fn_constructor_kwargs={
         "model": model.cpu(), "decoder": _decoder(recipe, train=False), "num_actions": task.num_outputs})
     scores = {}
@@ -172,13 +173,11 @@ def finetune(recipe: AvaRecipe) -> FinetuneResult:
 
     loaders = _loader_args(recipe, task)
     val_store = FrameStore.open(recipe.data.val_store)
-    datasets = {
-        "train": keyframe_dataset(store, train_table, recipe.data, train=True, **loaders),
-        "val": keyframe_dataset(val_store, task.val_keyframes, recipe.data, train=False, **loaders),
-    }
-    decoders = {split: _decoder(recipe, train=split == "train") for split in datasets}
+    inputs = TrainingInputs(keyframe_feed(store, train_table, recipe.data, seed=recipe.seed, **loaders),
+                            keyframe_dataset(val_store, task.val_keyframes, recipe.data, **loaders),
+                            _decoder(recipe, train=True), _decoder(recipe, train=False))
     actions = [name for _, name in task.labelmap]
-    training = fit(recipe, datasets=datasets, decoders=decoders, classes=actions, steps=steps, run_id=run_id, task=task,
+    training = fit(recipe, inputs=inputs, classes=actions, steps=steps, run_id=run_id, task=task,
                    initial_weights=ray.put(model.state_dict()))
 
     with tempfile.TemporaryDirectory() as folder:

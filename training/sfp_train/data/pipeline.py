@@ -10,6 +10,7 @@ nor float tensors cost host CPU or object-store bandwidth.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from sfp.framestore import ClipLocation, FrameStore
 from sfp_train.data.config import ClipSamplingConfig, DataConfig
 from sfp_train.data.device_decode import FLIP_COLUMN, JPEG_COLUMN, REGION_COLUMN, ClipDecoder, eval_region, train_region
+from sfp_train.data.order import SeededFeed, row_rng
 from sfp_train.data.sampling import train_frame_indices, view_frame_indices
 from sfp_train.data.transforms import sample_crop
 
@@ -65,16 +67,17 @@ def view_batch(jpegs: list[list[bytes]], regions: list[tuple[float, ...]], flips
 
 class TrainClipLoader:
     """Map function: a batch of index rows -> each clip's sampled frames with its training view (window, scale
-    jitter and crop, flip: the reference's augmentation, drawn here and applied by the decoder)."""
+    jitter and crop, flip: the reference's augmentation, drawn here and applied by the decoder). With `seed`, a
+    row's draws come from its epoch and position (`order.row_rng`)."""
 
-    def __init__(self, store: FrameStore, data: DataConfig, *, num_frames: int) -> None:
-        self.store, self.data, self.num_frames = store, data, num_frames
+    def __init__(self, store: FrameStore, data: DataConfig, *, num_frames: int, seed: int | None = None) -> None:
+        self.store, self.data, self.num_frames, self.seed = store, data, num_frames, seed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng()
         data = self.data
         jpegs, regions, flips = [], [], []
         for position in range(len(batch["clip_id"])):
+            rng = row_rng(self.seed, batch, position)
             indices = train_frame_indices(int(batch["num_frames"][position]), self.num_frames, data.sampling_rate, rng)
             jpegs.append(self.store.read_jpegs(_location(batch, position), indices))
             window = sample_crop(int(batch["height"][position]), int(batch["width"][position]),
@@ -124,14 +127,10 @@ def eval_decoder(data: DataConfig, *, arch: str, alpha: int) -> ClipDecoder:
     return ClipDecoder(size=data.test_crop_size, mean=data.mean, std=data.std, arch=arch, alpha=alpha)
 
 
-def train_dataset(store: FrameStore, data: DataConfig, *, num_frames: int):
-    """Training clips, reshuffled on every pass (every epoch re-executes the shuffle and the random sampling)."""
-    loader = TrainClipLoader(store, data, num_frames=num_frames)
-    return (
-        index_dataset(index_rows(store, data.train_split))
-        .random_shuffle()
-        .map_batches(loader, batch_size=data.loader_batch_size, num_cpus=data.loader_cpus)
-    )
+def train_feed(store: FrameStore, data: DataConfig, *, num_frames: int, seed: int) -> SeededFeed:
+    """The training clips in the seeded order of `order.py`: each worker reads its share of every epoch."""
+    return SeededFeed(index_rows(store, data.train_split), TrainClipLoader(store, data, num_frames=num_frames, seed=seed),
+                      seed, data.loader_batch_size, data.loader_cpus)
 
 
 def eval_dataset(store: FrameStore, data: DataConfig, split: str, *, num_frames: int):
@@ -148,12 +147,21 @@ def single_view(data: DataConfig) -> DataConfig:
                                    "test_short_side": data.crop_size, "test_crop_size": data.crop_size})
 
 
-def training_inputs(store: FrameStore, data: DataConfig, *, num_frames: int, arch: str,
-                    alpha: int) -> tuple[dict[str, Any], dict[str, ClipDecoder]]:
-    """The Ray Datasets a training run reads ("train": augmented clips, "val": single views) and the decoders that
-    turn their batches into model inputs on the workers."""
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a training run reads: the seeded training feed (built per worker and epoch), the validation dataset
+    (split across workers by Ray Train) and the decoders that turn their batches into model inputs on the workers."""
+
+    train: SeededFeed
+    val: Any  # ray.data.Dataset
+    train_decoder: ClipDecoder
+    val_decoder: ClipDecoder
+
+
+def training_inputs(store: FrameStore, data: DataConfig, *, num_frames: int, arch: str, alpha: int,
+                    seed: int) -> TrainingInputs:
+    """Kinetics: augmented training clips, single-view validation."""
     val = single_view(data)
-    datasets = {"train": train_dataset(store, data, num_frames=num_frames),
-                "val": eval_dataset(store, val, data.val_split, num_frames=num_frames)}
-    decoders = {"train": train_decoder(data, arch=arch, alpha=alpha), "val": eval_decoder(val, arch=arch, alpha=alpha)}
-    return datasets, decoders
+    return TrainingInputs(train_feed(store, data, num_frames=num_frames, seed=seed),
+                          eval_dataset(store, val, data.val_split, num_frames=num_frames),
+                          train_decoder(data, arch=arch, alpha=alpha), eval_decoder(val, arch=arch, alpha=alpha))
