@@ -107,7 +107,7 @@ def test_worker_lines_go_to_the_log_file_platform_lines_show(ray_cluster, tmp_pa
         assert wait_for(lambda: f"{marker} old API" in path.read_text() and received)
     finally:
         console.release()
-    time.sleep(1.0)  # anything Ray prints late lands in capfd below, where it would fail the quiet case
+    time.sleep(0.5)  # anything Ray prints late lands in capfd below, where it would fail the quiet case
     out, err = capfd.readouterr()
     text = path.read_text() if path.exists() else ""
     assert f"{marker} from a worker" in text and f"a platform note {marker}" in text
