@@ -129,3 +129,18 @@ def test_two_runs_of_a_recipe_give_the_same_weights_and_another_seed_others(ray_
     for name in first:
         torch.testing.assert_close(again[name], first[name], rtol=0, atol=0, msg=name)
     assert any(not torch.equal(other[name], first[name]) for name in first if first[name].is_floating_point())
+
+
+def test_a_checkpoint_within_an_epoch_resumes_at_its_share_of_the_epoch_at_another_global_batch(store):
+    from sfp_train.checkpoints import TrainState
+    from sfp_train.loop import resumed_step
+
+    recipe = TrainRecipe.model_validate({
+        "name": "elastic", "data": {"framestore": store.uri}, "optim": {"batch_size": 1024},
+        "engine": {"grad_accumulation": 8, "zero_stage": 0}, "scaling": {"num_workers": 16, "min_workers": 8},
+    })
+    state = TrainState(epoch=5, global_step=1000, recipe={}, world_size=24, step_in_epoch=100)  # 24 GPUs: batch 960
+    assert recipe.batch_at(24).global_batch == 960
+    assert resumed_step(state, recipe, global_batch=1024) == 100 * 960 // 1024  # the same clips done, in 1024s
+    assert resumed_step(state, recipe, global_batch=960) == 100
+    assert resumed_step(TrainState(5, 1000, {}, 24), recipe, global_batch=1024) == 0  # an epoch's end
