@@ -6,6 +6,7 @@
 - `plots`: per-class AP as a bar chart PNG.
 - `transforms`: frames and person boxes transformed together (training jitter/crop/flip, test resize and pad).
 - `data`: keyframe tables from the CSVs and the Ray Data loader of keyframe windows, boxes and multi-hot labels.
+- `detection`: what the training loop learns (`DetectionTask`: BCE per action over the boxes, val frame mAP).
 - `recipe`: the fine-tuning recipe (`AvaRecipe`: data, model, optimiser, `init.from_model`).
 - `finetune`: the workflow: backbone transfer, Ray Train + DeepSpeed, evaluation, MLflow, registration.
 

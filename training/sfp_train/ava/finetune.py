@@ -34,7 +34,7 @@ from sfp_train.data.pipeline import TrainingInputs
 from sfp_train.evaluate import actor_device, scoring_pool
 from sfp_train.models.config import build_model
 from sfp_train.serving import ClipDetector
-from sfp_train.tasks import DetectionTask, predict_boxes
+from sfp_train.ava.detection import DetectionTask, predict_boxes
 from sfp_train.trainer import TrainingResult, fit, lineage_tags, log_recipe, steps_per_epoch
 from sfp_train.transfer import load_source_state, transfer_backbone
 
