@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import posixpath
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sfp import storage
 from sfp.errors import SfpError
@@ -23,15 +23,28 @@ class SourceClip:
     start_sec: float | None  # window to cut; None: from the start / to the end of the file
     end_sec: float | None
     segment_sec: float | None = None  # store the window as consecutive rows of this length (long videos)
+    segment_range: tuple[int, int] | None = None  # a task's part of a long video: segments [first, end)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["candidates"] = list(self.candidates)
+        if self.segment_range is None:  # a whole clip's plan (and its marker's plan hash) is as before parts existed
+            del data["segment_range"]
+        else:
+            data["segment_range"] = list(self.segment_range)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "SourceClip":
-        return cls(**{**data, "candidates": tuple(data["candidates"])})
+        segment_range = tuple(data["segment_range"]) if data.get("segment_range") else None
+        return cls(**{**data, "candidates": tuple(data["candidates"]), "segment_range": segment_range})
+
+    @property
+    def shard_key(self) -> str:
+        """What names the clip in its shard's name: its id, and for a part of a long video its segments too."""
+        if self.segment_range is None:
+            return self.clip_id
+        return f"{self.clip_id}#{self.segment_range[0]}-{self.segment_range[1]}"
 
     @property
     def segmented(self) -> bool:
@@ -40,12 +53,27 @@ class SourceClip:
     def frames_per_segment(self, fps: float) -> int:
         return max(1, round((self.segment_sec or 0.0) * fps))
 
+    def segment_count(self, fps: float) -> int:
+        """Segments of the whole window (whatever part of them this clip is)."""
+        frames = round((self.end_sec - self.start_sec) * fps)  # type: ignore[operator]
+        return max(1, math.ceil(frames / self.frames_per_segment(fps)))
+
     def row_ids(self, fps: float) -> list[str]:
-        """The frame-store rows this clip becomes: itself, or its segments."""
+        """The frame-store rows this clip becomes: itself, or its segments (those of its part)."""
         if not self.segmented:
             return [self.clip_id]
-        frames = round((self.end_sec - self.start_sec) * fps)  # type: ignore[operator]
-        return [segment_id(self.clip_id, k) for k in range(max(1, math.ceil(frames / self.frames_per_segment(fps))))]
+        first, end = self.segment_range or (0, self.segment_count(fps))
+        return [segment_id(self.clip_id, k) for k in range(first, end)]
+
+    def parts(self, segments_per_part: int, fps: float) -> list["SourceClip"]:
+        """A long video as consecutive parts of at most `segments_per_part` segments, as even as they can be (each
+        a task of its own); a clip of fewer segments, or no long video, is itself."""
+        count = self.segment_count(fps) if self.segmented else 1
+        if not self.segmented or count <= segments_per_part:
+            return [self]
+        parts = math.ceil(count / segments_per_part)
+        bounds = [round(index * count / parts) for index in range(parts + 1)]
+        return [replace(self, segment_range=(first, end)) for first, end in zip(bounds, bounds[1:])]
 
 
 def segment_id(clip_id: str, segment: int) -> str:

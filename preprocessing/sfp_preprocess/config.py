@@ -84,6 +84,9 @@ class OutputConfig(StrictModel):
     clips_per_row_group: int = Field(1, ge=1)  # one clip per row group: one range request per clip
     # add the manifest's clips that the store at `uri` does not hold yet, as its next version (`sfp_preprocess.append`)
     append: bool = False
+    # long videos (AVA): a task decodes at most this many segments of a movie, so one movie spreads across workers
+    # (None: a movie is one task; on S3 each task downloads the whole movie)
+    segments_per_task: int | None = Field(None, ge=1)
 
 
 class PreprocessTrackingConfig(TrackingConfig):

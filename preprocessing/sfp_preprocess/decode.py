@@ -84,14 +84,17 @@ def decode_rows(
     end_sec: float | None = None,
     frames_per_row: int | None = None,
     timeout_sec: float | None = None,
+    skip_frames: int = 0,
 ) -> Iterator[DecodedClip]:
     """Decode `[start_sec, end_sec)` of a probed local file, yielding rows of `frames_per_row` frames (the last one
-    may be shorter) or, by default, one row with every frame."""
-    if info.frame_count(start_sec, end_sec, params.fps) == 0:
+    may be shorter) or, by default, one row with every frame. The first `skip_frames` frames are decoded and
+    dropped: a window that starts a frame early and skips it has the frames of a longer window that reaches it
+    (ffmpeg's fps filter chooses a window's first frame from the frames after the seek point only)."""
+    if info.frame_count(start_sec, end_sec, params.fps) in {0, skip_frames}:
         raise DecodeError("decode", f"no video in the window [{start_sec}, {end_sec}) s")
-    first_time = info.window(start_sec, end_sec)[0]
+    first_time = info.window(start_sec, end_sec)[0] + skip_frames / params.fps
     command = build_command(path, params, info, start_sec, end_sec)
-    splitter, pending, emitted = JpegSplitter(), [], 0
+    splitter, pending, emitted, skipped = JpegSplitter(), [], 0, 0
 
     def row(frames: list[bytes]) -> DecodedClip:
         width, height = jpeg_size(frames[0])
@@ -110,6 +113,9 @@ def decode_rows(
     try:
         for chunk in chunks:
             for frame in splitter.feed(chunk):
+                if skipped < skip_frames:
+                    skipped += 1
+                    continue
                 pending.append(frame)
                 if frames_per_row is not None and len(pending) == frames_per_row:
                     yield row(pending)
@@ -118,6 +124,7 @@ def decode_rows(
         chunks.close()  # a consumer that stops early stops ffmpeg
     splitter.finish()
     expected, decoded = info.frame_count(start_sec, end_sec, params.fps), emitted + len(pending)
+    expected = expected - skip_frames if expected else expected
     if decoded and expected and decoded < TRUNCATED_BELOW * expected:
         raise DecodeError("decode", f"truncated: {decoded} of {expected} frames")
     if pending:

@@ -31,18 +31,25 @@ from sfp_preprocess.sources import plan_sources
 from sfp_preprocess.summary import Appended, PreprocessSummary, ShardResult, summarize
 
 
-def plan_shards(clips: list[SourceClip], rows_per_shard: int, fps: float) -> list[list[SourceClip]]:
-    """Consecutive clips (by id) of about `rows_per_shard` rows; a long video's segments stay in one shard."""
+def plan_shards(clips: list[SourceClip], rows_per_shard: int, fps: float,
+                segments_per_task: int | None = None) -> list[list[SourceClip]]:
+    """Consecutive clips (by id) of about `rows_per_shard` rows; a long video's segments stay in one shard, or with
+    `segments_per_task` its parts of at most that many segments (`SourceClip.parts`), each in a shard of its own."""
+    if segments_per_task is not None:
+        clips = [part for clip in clips for part in clip.parts(segments_per_task, fps)]
     shards: list[list[SourceClip]] = []
     current: list[SourceClip] = []
     rows = 0
-    for clip in sorted(clips, key=lambda clip: clip.clip_id):
-        count = len(clip.row_ids(fps))
-        if current and rows + count > rows_per_shard:
+    for clip in sorted(clips, key=lambda clip: (clip.clip_id, clip.segment_range or (0, 0))):
+        count, alone = len(clip.row_ids(fps)), clip.segment_range is not None
+        if current and (rows + count > rows_per_shard or alone):
             shards.append(current)
             current, rows = [], 0
         current.append(clip)
         rows += count
+        if alone:
+            shards.append(current)
+            current, rows = [], 0
     if current:
         shards.append(current)
     return shards
@@ -175,7 +182,7 @@ def run_preprocess(config: PreprocessConfig) -> PreprocessSummary:
         if done is not None:
             return done
     fps, store_uri = config.decode.fps, config.output.uri
-    shards = plan_shards(clips, config.output.clips_per_shard, fps)
+    shards = plan_shards(clips, config.output.clips_per_shard, fps, config.output.segments_per_task)
     rows = sum(len(clip.row_ids(fps)) for clip in clips)
     context = ShardContext(
         store_uri=store_uri,

@@ -86,9 +86,10 @@ class VideoOpener:
             info = probe_video(video.local_path, timeout_sec=self.params.timeout_sec,
                                max_memory_mb=self.params.max_memory_mb)
             video.info = info
-            self.result.sources.append(
-                SourceStats(clip.clip_id, clip.label, info.duration_sec, info.fps, info.width, info.height, info.codec)
-            )
+            if (clip.segment_range or (0, 0))[0] == 0:  # a movie's statistics once, with its first part
+                self.result.sources.append(SourceStats(
+                    clip.clip_id, clip.label, info.duration_sec, info.fps, info.width, info.height, info.codec
+                ))
         except DecodeError as error:
             video.error = error
         self.current = video
@@ -101,18 +102,39 @@ class VideoOpener:
         self.current = None
 
 
+def decode_window(clip: SourceClip, info: VideoInfo, fps: float) -> tuple[float | None, float | None, int]:
+    """The part of the source to decode and the frames to drop at its start: the clip's window, or for a part of a
+    long video its segments' span on the frame grid that decoding the whole window gives, from one frame earlier
+    (dropped): its frames are then the whole window's, byte for byte (tested, also resampling 25 to 30 fps, where
+    a segment's first tick falls halfway between two source frames)."""
+    if clip.segment_range is None:
+        return clip.start_sec, clip.end_sec, 0
+    first, end = clip.segment_range
+    grid_start, frames = info.window(clip.start_sec, clip.end_sec)[0], clip.frames_per_segment(fps)
+    stop = min(clip.end_sec, grid_start + end * frames / fps)  # type: ignore[type-var]
+    if first == 0:
+        return clip.start_sec, stop, 0
+    return grid_start + (first * frames - 1) / fps, stop, 1
+
+
 def store_clip(clip: SourceClip, video: OpenedVideo, context: ShardContext, params: DecodeParams,
                writer: ShardWriter, result: ShardResult) -> None:
     """Decode one source clip into its rows (one, or one per segment) and add them to the shard; what cannot be
     stored becomes errors, one per missing row."""
     row_ids, segmented, stored = clip.row_ids(params.fps), clip.segmented, 0
+    first_segment = (clip.segment_range or (0, 0))[0]
     try:
         if video.error is not None or video.info is None:
             raise video.error or DecodeError("probe", "not probed")
+        start_sec, end_sec, skip = decode_window(clip, video.info, params.fps)
+        count = video.info.frame_count(start_sec, end_sec, params.fps)
+        if first_segment and count is not None and count <= skip:
+            raise DecodeError("decode", "the video ends before this segment")
         rows = decode_rows(
-            video.local_path, params, video.info, clip.start_sec, clip.end_sec,
+            video.local_path, params, video.info, start_sec, end_sec,
             frames_per_row=clip.frames_per_segment(params.fps) if segmented else None,
             timeout_sec=params.timeout_sec * len(row_ids),  # a segment counts as a clip
+            skip_frames=skip,
         )
         for decoded in rows:
             if stored == len(row_ids):
@@ -136,8 +158,8 @@ def store_clip(clip: SourceClip, video: OpenedVideo, context: ShardContext, para
             )
             if segmented:
                 result.segments.append(SegmentRecord(
-                    clip.clip_id, stored, row_ids[stored], decoded.start_sec, params.fps, decoded.first_frame,
-                    len(decoded.frames),
+                    clip.clip_id, first_segment + stored, row_ids[stored], decoded.start_sec, params.fps,
+                    first_segment * clip.frames_per_segment(params.fps) + decoded.first_frame, len(decoded.frames),
                 ))
             stored += 1
     except DecodeError as error:
@@ -150,7 +172,7 @@ def store_clip(clip: SourceClip, video: OpenedVideo, context: ShardContext, para
 def process_shard(context: ShardContext, clips: list[SourceClip]) -> ShardResult:
     """Write one shard (unless a previous run's marker for it verifies, `markers.reusable_result`), then its done
     marker. Raises `SourceUnavailable` (no marker written) when a source stays unreadable for the storage's reasons."""
-    shard_path = shard_name_for(clip.clip_id for clip in clips)
+    shard_path = shard_name_for(clip.shard_key for clip in clips)
     marker = marker_uri(context.store_uri, shard_path)
     key = MarkerKey(context.decode.model_dump(), plan_sha256(clips, context.class_ids))
     reused, redone = reusable_result(context.store_uri, marker, key)
