@@ -138,3 +138,50 @@ def test_what_cannot_be_appended_is_one_line(data, first_store, tmp_path, capsys
                  "--output", str(tmp_path / "nothing"), "tracking.enabled=false"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("sfp: error: no frame store to append to")
+
+
+@pytest.mark.extended
+def test_training_on_an_appended_store_reads_the_union_and_tags_its_version(tmp_path, ray_cluster):
+    """A real Ray Train run (1 worker, 1 epoch) on version 2 of a store: its classes, its steps (the union's training
+    clips) and its MLflow tag are version 2's. About 2 minutes on 2 cores; `make test` pins the parts above."""
+    from mlflow.tracking import MlflowClient
+
+    from sfp import tracking
+    from sfp_preprocess.synth.render import SynthConfig, render_dataset
+    from sfp_train.recipe import TrainRecipe
+    from sfp_train.trainer import run_training
+
+    synth = SynthConfig(clips_per_class=4, width=96, height=72, classes=["move_left", "move_right", "move_up"])
+    render_dataset(synth, tmp_path / "data")
+    grown = tmp_path / "data" / "annotations.csv"
+    header, *rows = grown.read_text().splitlines()
+    first = tmp_path / "data" / "first.csv"
+    first.write_text("\n".join([header, *(row for row in rows if not row.startswith("move_left,"))]) + "\n")
+    store = tmp_path / "store"
+    base = {"decode": {"short_side": 64}, "output": {"uri": str(store)}, "tracking": {"enabled": False}}
+    for manifest, append in ((first, False), (grown, True)):
+        run_preprocess(validate(PreprocessConfig, {
+            **base, "dataset": {"manifest": str(manifest), "video_root": str(tmp_path / "data" / "videos")},
+            "output": {"uri": str(store), "append": append}}))
+    manifest = FrameStore.open(str(store)).manifest
+    assert manifest.version == 2 and manifest.classes == ["move_right", "move_up", "move_left"]
+    assert manifest.splits == {"train": 9, "val": 3}
+
+    recipe = validate(TrainRecipe, {
+        "name": "on-the-union",
+        "data": {"framestore": str(store), "train_short_side": [64, 64], "crop_size": 64, "flip": False,
+                 "test_short_side": 64, "test_crop_size": 64, "loader_batch_size": 3},
+        "model": {"depth": 18, "width": 8, "slow_frames": 2, "alpha": 4, "fusion_kernel_size": 3, "crop_size": 64},
+        "optim": {"epochs": 1, "batch_size": 3, "warmup_epochs": 0},
+        "scaling": {"num_workers": 1, "cpus_per_worker": 2},
+        "checkpoint": {"storage_uri": str(tmp_path / "runs")},
+        "tracking": {"local_dir": str(tmp_path / "mlflow")},
+        "log_every_n_steps": 1,
+    })
+    result = run_training(recipe)
+    assert result.classes == manifest.classes
+    tracking.configure(tracking.TrackingConfig(local_dir=str(tmp_path / "mlflow")))
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.tags["sfp.framestore.version"] == "2"
+    steps = MlflowClient().get_metric_history(result.run_id, "train/lr")
+    assert len(steps) == 3  # 9 training clips of the union // batch 3 (version 1 holds 6: 2 steps)
