@@ -19,7 +19,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from sfp_train.models import pack_pathways, slowfast_r50_8x8
+from sfp_train.models.packing import pack_pathways
+from sfp_train.models.presets import slowfast_r50_8x8
 
 
 def step_seconds(model: torch.nn.Module, inputs: list[torch.Tensor], labels: torch.Tensor) -> tuple[float, float]:

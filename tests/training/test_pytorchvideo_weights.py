@@ -29,3 +29,10 @@ def test_sfp_model_import_of_a_bad_file_is_one_line(tmp_path, capsys):
     assert main([*argv, "-o", str(tmp_path / "out.pt")]) == 2
     assert capsys.readouterr().err == "sfp: error: 1 PyTorchVideo key(s) have no place in the model: a\n"
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_sfp_model_import_offers_every_pytorchvideo_arch_the_mapping_knows():
+    from sfp.cli.model import PYTORCHVIDEO_ARCHS as offered
+    from sfp_train.models.pytorchvideo_import import PYTORCHVIDEO_ARCHS
+
+    assert offered == tuple(PYTORCHVIDEO_ARCHS) == ("slowfast_r50", "slowfast_r101", "slowfast_r50_detection")

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+# `sfp_train.models.pytorchvideo_import.PYTORCHVIDEO_ARCHS`, named here so that parsing imports no torch (a test
+# keeps the two equal)
 PYTORCHVIDEO_ARCHS = ("slowfast_r50", "slowfast_r101", "slowfast_r50_detection")
 
 
@@ -42,11 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    import torch
-
     from sfp.config import apply_overrides, read_yaml, validate
     from sfp.errors import ConfigError
-    from sfp_train.models import ModelConfig, build_model, pathway_shapes, summarize
+    from sfp_train.models.config import ModelConfig
+    from sfp_train.models.summary import summarize_config
 
     data = apply_overrides(read_yaml(args.config), args.overrides)
     if not isinstance(data.get("model"), dict):
@@ -55,12 +56,7 @@ def run_summary(args: argparse.Namespace) -> int:
     num_classes = args.num_classes or (80 if config.task == "detection" else 400)
     if args.crop_size < 32:
         raise ConfigError(f"--crop-size must be at least 32, got {args.crop_size}")
-    with torch.device("meta"):
-        model = build_model(config.model_copy(update={"compile": False}), num_classes)
-    shapes = pathway_shapes(
-        arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha, crop_size=args.crop_size
-    )
-    summary = summarize(model, shapes)
+    summary = summarize_config(config, num_classes, args.crop_size)
     if args.json:
         print(json.dumps({**summary.to_dict(), "num_classes": num_classes, "model_config": config.model_dump()}))
         return 0
@@ -68,7 +64,7 @@ def run_summary(args: argparse.Namespace) -> int:
         f"{config.arch} R{config.depth}, {config.task}, {num_classes} classes,"
         f" {config.clip_frames}-frame clips (Slow {config.clip_frames // config.alpha}, alpha {config.alpha})"
     )
-    print(f"input: {' + '.join('x'.join(map(str, shape)) for shape in shapes)}")
+    print(f"input: {' + '.join('x'.join(map(str, shape)) for shape in summary.input_shapes)}")
     print(f"parameters: {summary.params:,} ({summary.params / 1e6:.2f}M)")
     print(f"GMACs per view: {summary.gmacs:.1f}")
     print(f"{'part':<16}{'params':>14}{'GMACs':>10}")
@@ -81,7 +77,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from sfp_train.models.pytorchvideo_import import import_pytorchvideo_file
+    from sfp_train.pytorchvideo_weights import import_pytorchvideo_file
 
     path, config, num_classes = import_pytorchvideo_file(args.state_dict, args.arch, args.output)
     print(f"wrote {path}: {args.arch} ({config.arch} R{config.depth}, {config.task}, {num_classes} classes)")

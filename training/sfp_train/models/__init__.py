@@ -15,9 +15,6 @@ modules; importing this package (every Ray Data worker does, for `packing`) does
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from sfp_train.models.config import PRESETS, ModelConfig, build_model, preset_config
 from sfp_train.models.init import init_weights
 from sfp_train.models.packing import pack_pathways, pathway_inputs, pathway_shapes, slow_indices
@@ -29,30 +26,6 @@ from sfp_train.models.slowfast import (
     create_slow_only,
     create_slowfast,
 )
-
-# Loaded on first use, for callers that still import them from the package (`sfp.cli.model`, `benchmarks/`).
-_ON_FIRST_USE = {
-    "ModelSummary": "sfp_train.models.summary",
-    "summarize": "sfp_train.models.summary",
-    **{
-        name: "sfp_train.models.presets"
-        for name in (
-            "fast_only_r50",
-            "slow_only_r50",
-            "slowfast_r101_8x8",
-            "slowfast_r50_4x16",
-            "slowfast_r50_8x8",
-            "slowfast_r50_ava",
-        )
-    },
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ON_FIRST_USE:
-        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "PRESETS",

@@ -21,7 +21,6 @@ Weights that do not fit raise `ValueError`; reading and writing files, and the u
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -122,10 +121,3 @@ def import_pytorchvideo(
         target = build_model(config, num_classes).state_dict()
     return config, num_classes, convert_pytorchvideo_state_dict(state_dict, target)
 
-
-def import_pytorchvideo_file(source: str | Path, arch: str, output: str | Path) -> tuple[Path, ModelConfig, int]:
-    """`sfp_train.pytorchvideo_weights.import_pytorchvideo_file`, kept here for `sfp.cli.model`, which imports it from
-    this module; it goes when the command line imports it from there (issue 17)."""
-    from sfp_train.pytorchvideo_weights import import_pytorchvideo_file as import_file
-
-    return import_file(source, arch, output)
