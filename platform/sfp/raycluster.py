@@ -7,6 +7,7 @@ would otherwise starve the Ray Data tasks that feed them, and the job would hang
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 
@@ -75,6 +76,54 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         from sfp.progress import ProgressDisplay
 
         console.capture_ray_output(display=ProgressDisplay())
+
+
+def is_ray_error(error: BaseException) -> bool:
+    """An exception of Ray's own (a task's or actor's wrapper, Ray Train's training failure)."""
+    return any(cls.__module__.split(".")[0] == "ray" for cls in type(error).__mro__)
+
+
+def error_chain(error: BaseException) -> list[BaseException]:
+    """`error` and what it stands for, outermost first: through Ray Train's worker failures (the lowest rank's), a
+    task error's `cause` (what the task raised) and chained causes."""
+    chain = [error]
+    while True:
+        current = chain[-1]
+        failures = getattr(current, "worker_failures", None)
+        if isinstance(failures, dict) and failures:
+            step = failures[min(failures)]
+        elif isinstance(getattr(current, "cause", None), BaseException):
+            step = current.cause
+        else:
+            step = current.__cause__
+        if step is None or any(step is seen for seen in chain):
+            return chain
+        chain.append(step)
+
+
+def original_reason(error: BaseException) -> str:
+    """One line: the original reason of an error that crossed Ray (`AttributeError: 'X' object has no attribute
+    'seed'`), not Ray's wrapper (`Training failed due to worker errors:`). The innermost exception with a message
+    of its own wins; a platform error keeps its message as it is."""
+    from sfp.errors import SfpError
+
+    for exception in reversed(error_chain(error)):
+        if isinstance(exception, SfpError):
+            return str(exception)
+        lines = [line.strip() for line in str(exception).strip().splitlines() if line.strip()]
+        if not lines:
+            continue
+        if is_ray_error(exception):  # Ray's text holds the remote traceback: its last exception line is the error
+            raised = [line for line in lines if EXCEPTION_LINE.match(line) and not RAY_WRAPPER_LINE.match(line)]
+            if raised:
+                return raised[-1][:300]
+            continue
+        return f"{type(exception).__name__}: {lines[-1]}"[:300]
+    return type(error).__name__
+
+
+RAY_WRAPPER_LINE = re.compile(r"^(?:ray\.[\w.]+|RayTaskError\w*|UserCodeException|RayActorError)[:(]")
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)(?:\([\w.]*\))?: \S")
 
 
 def code_version() -> str:

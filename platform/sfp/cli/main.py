@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from sfp import console
 from sfp.errors import SfpError
 
 PACKAGE = "slowfast-platform"
@@ -78,14 +79,12 @@ def package_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from sfp import console
-
     console.set_verbose(args.verbose, command=args.command)
     try:
         result = args.handler(args)
         sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit
     except SfpError as error:
-        print(f"sfp: error: {error}", file=sys.stderr)
+        print(f"sfp: error: {with_original_reason(error)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # `sfp framestore ls URI | head`: the reader has what it wanted; stop quietly as other Unix tools do
@@ -97,9 +96,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sfp: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # an error that crossed Ray: its original reason, not Ray's wrapper and traceback
+        from sfp.raycluster import is_ray_error, original_reason
+
+        if console.verbose() or not is_ray_error(error):
+            raise
+        print(f"sfp: error: {original_reason(error)}{log_hint()}", file=sys.stderr)
+        return 2
     finally:
         console.release()  # the capture lasts as long as the command (main() also runs inside tests and scripts)
     return int(result or 0)
+
+
+def with_original_reason(error: SfpError) -> str:
+    """A platform error raised over a Ray error (`training run 'x' failed: Training failed due to worker errors:`)
+    also says what the workers raised, and where the log is."""
+    from sfp.raycluster import is_ray_error, original_reason
+
+    cause = error.__cause__
+    if cause is None or not is_ray_error(cause):
+        return str(error)
+    reason = original_reason(cause)
+    message = str(error) if reason in str(error) else f"{str(error).rstrip(': ')}: {reason}"
+    return message + log_hint()
+
+
+def log_hint() -> str:
+    path = console.log_path()
+    return f" (log: {path})" if path is not None else ""
 
 
 def _discard_stdout() -> None:
