@@ -5,17 +5,29 @@ A checkpoint folder (one per reported epoch, in Ray Train's storage) holds
 - `model.pt`: rank 0's plain state dict with the model config and class names, for evaluation and registration;
 - `train_state.json`: the epoch and optimiser step reached, the number of workers that wrote it, and the resolved
   recipe.
+
+This module writes and reads them (the loop's `save_checkpoint` / `restore` hand it the folder Ray Train gives), and
+fetches a model from wherever one is kept: a checkpoint folder or a `model.pt` (local or s3://), or the MLflow
+registry (`models:/name@alias`, `runs:/...`).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+from sfp import storage, tracking
+from sfp.errors import ModelError, SfpError, StorageError
+
+if TYPE_CHECKING:
+    from sfp_train.recipe import TrainRecipe
+    from sfp_train.serving import ClipClassifier
 
 MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.json"
@@ -57,3 +69,66 @@ def load_model_file(path: Path) -> tuple[nn.Module, dict, list[str]]:
     model = build_model(config.model_copy(update={"compile": False}), num_classes=len(classes))
     model.load_state_dict(payload["model_state"])
     return model, payload["model_config"], classes
+
+
+def model_file_uri(source: str) -> str:
+    """The `model.pt` of `source`: a checkpoint folder, or the file itself."""
+    return source if source.endswith(".pt") else storage.join_uri(source, MODEL_FILE)
+
+
+def fetch_model_file(source: str, workdir: Path) -> Path:
+    """Copy the `model.pt` of `source` (a checkpoint folder or the file, local or s3://) into `workdir`."""
+    local = workdir / MODEL_FILE
+    local.write_bytes(storage.read_bytes(model_file_uri(source)))
+    return local
+
+
+def load_checkpoint_model(source: str) -> tuple[nn.Module, dict, list[str]]:
+    """The model of a checkpoint folder or a `model.pt` (local or s3://), its config and class names."""
+    with tempfile.TemporaryDirectory() as folder:
+        return load_model_file(fetch_model_file(source, Path(folder)))
+
+
+def load_network(source: str, tracking_config: tracking.TrackingConfig) -> nn.Module:
+    """The network of `source`: a registered or logged model (`models:/`, `runs:/`; the network inside its
+    `ClipClassifier` / `ClipDetector`), a checkpoint folder or a `model.pt`. A source that cannot be loaded is one
+    `SfpError` line that begins with `source`."""
+    if source.startswith(("models:/", "runs:/")):
+        tracking.configure(tracking_config)
+        try:
+            loaded = tracking.load_model(source)
+        except Exception as error:  # MLflow raises its own exception types for unknown names and aliases
+            raise SfpError(f"{source}: cannot load it: {str(error).splitlines()[0][:200]}") from None
+        return getattr(loaded, "model", loaded)
+    try:
+        model, _, _ = load_checkpoint_model(source)
+    except StorageError:
+        raise SfpError(f"{source}: no {MODEL_FILE} at {model_file_uri(source)}") from None
+    return model
+
+
+def read_checkpoint_state(checkpoint_uri: str) -> TrainState:
+    """The train state of the checkpoint folder `checkpoint_uri` (local or s3://); a `ModelError` line when the
+    folder holds none."""
+    try:
+        text = storage.read_text(storage.join_uri(checkpoint_uri, STATE_FILE))
+    except StorageError as error:
+        raise ModelError(f"neither models:/, runs:/ nor a training checkpoint folder ({STATE_FILE}: {error})") \
+            from None
+    return TrainState(**json.loads(text))
+
+
+def classifier_from_checkpoint(checkpoint_uri: str, recipe: TrainRecipe | None = None
+                               ) -> tuple[ClipClassifier, TrainRecipe]:
+    """The `ClipClassifier` of a Kinetics checkpoint folder with the test views of `recipe` (default: the recipe the
+    checkpoint holds), and that recipe."""
+    from sfp_train.recipe import TrainRecipe
+    from sfp_train.serving import ClipClassifier
+
+    if recipe is None:
+        recipe = TrainRecipe.model_validate(read_checkpoint_state(checkpoint_uri).recipe)
+    model, _, classes = load_checkpoint_model(checkpoint_uri)
+    classifier = ClipClassifier(model, arch=recipe.model.arch, alpha=recipe.model.alpha, classes=classes,
+                                clip_frames=recipe.model.clip_frames, sampling_rate=recipe.data.sampling_rate,
+                                crop_size=recipe.data.test_crop_size, mean=recipe.data.mean, std=recipe.data.std)
+    return classifier, recipe

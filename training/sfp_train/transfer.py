@@ -1,44 +1,28 @@
 """Start a model from another's weights: the backbone (pathways and laterals) is copied, the head stays new.
 
-The source is a registered model (`models:/name@alias`, loaded through `sfp.tracking`), a training checkpoint
-folder or its `model.pt`. Backbones must match exactly: same parameter names and shapes. A different arch, depth or
-width is one line that names the first parameter that differs.
+The source is a registered model (`models:/name@alias`), a training checkpoint folder or its `model.pt`, loaded by
+`sfp_train.checkpoints.load_network`. Backbones must match exactly: same parameter names and shapes. A different
+arch, depth or width is one line that names the first parameter that differs.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from sfp import storage, tracking
+from sfp import tracking
 from sfp.errors import SfpError
-from sfp_train.checkpoints import MODEL_FILE, load_model_file
+from sfp_train.checkpoints import load_network
 
 HEAD_PREFIX = "head."
 
 
 def load_source_state(source: str, tracking_config: tracking.TrackingConfig) -> dict[str, torch.Tensor]:
     """The state dict of `source`: a registered or logged model, a checkpoint folder or a `model.pt`."""
-    if source.startswith(("models:/", "runs:/")):
-        tracking.configure(tracking_config)
-        try:
-            loaded = tracking.load_model(source)
-        except Exception as error:  # MLflow raises its own exception types for unknown names and aliases
-            raise SfpError(f"init.from_model {source}: cannot load it: {str(error).splitlines()[0][:200]}") from None
-        module = getattr(loaded, "model", loaded)  # ClipClassifier / ClipDetector wrap the network
-        return module.state_dict()
-    uri = source if source.endswith(".pt") else storage.join_uri(source, MODEL_FILE)
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / MODEL_FILE
-        try:
-            local.write_bytes(storage.read_bytes(uri))
-        except Exception:
-            raise SfpError(f"init.from_model {source}: no {MODEL_FILE} at {uri}") from None
-        model, _, _ = load_model_file(local)
-    return model.state_dict()
+    try:
+        return load_network(source, tracking_config).state_dict()
+    except SfpError as error:
+        raise SfpError(f"init.from_model {error}") from None
 
 
 def transfer_backbone(source_state: dict[str, torch.Tensor], target: nn.Module, *, source: str,

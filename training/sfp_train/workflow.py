@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sfp import storage, tracking
+from sfp import tracking
 from sfp.framestore import FrameStore
-from sfp_train.checkpoints import MODEL_FILE, load_model_file
+from sfp_train.checkpoints import classifier_from_checkpoint
 from sfp_train.evaluate import EvaluationResult, evaluate, plot_confusion
 from sfp_train.recipe import TrainRecipe
 from sfp_train.serving import ClipClassifier
@@ -25,28 +25,6 @@ class PretrainResult:
     evaluation: EvaluationResult
     model_uri: str
     model_version: int
-
-
-def fetch_model_file(checkpoint_uri: str, workdir: Path) -> Path:
-    local = workdir / MODEL_FILE
-    local.write_bytes(storage.read_bytes(storage.join_uri(checkpoint_uri, MODEL_FILE)))
-    return local
-
-
-def classifier_from_checkpoint(checkpoint_uri: str, recipe: TrainRecipe) -> ClipClassifier:
-    with tempfile.TemporaryDirectory() as folder:
-        model, model_config, classes = load_model_file(fetch_model_file(checkpoint_uri, Path(folder)))
-    return ClipClassifier(
-        model,
-        arch=recipe.model.arch,
-        alpha=recipe.model.alpha,
-        classes=classes,
-        clip_frames=recipe.model.clip_frames,
-        sampling_rate=recipe.data.sampling_rate,
-        crop_size=recipe.data.test_crop_size,
-        mean=recipe.data.mean,
-        std=recipe.data.std,
-    )
 
 
 def register(run_id: str, classifier: ClipClassifier, recipe: TrainRecipe) -> tuple[str, int]:
@@ -72,7 +50,7 @@ def register(run_id: str, classifier: ClipClassifier, recipe: TrainRecipe) -> tu
 
 def pretrain(recipe: TrainRecipe) -> PretrainResult:
     training = run_training(recipe)
-    classifier = classifier_from_checkpoint(training.checkpoint_uri, recipe)
+    classifier, _ = classifier_from_checkpoint(training.checkpoint_uri, recipe)
     store = FrameStore.open(recipe.data.framestore)
     evaluation = evaluate(
         classifier.model,

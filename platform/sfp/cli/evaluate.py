@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from sfp.cli.common import load_model
     from sfp.cli.readable import check_shards, readable
     from sfp.config import apply_overrides, read_yaml, validate
-    from sfp.errors import ConfigError, ModelError, StorageError
+    from sfp.errors import ConfigError, StorageError
     from sfp.framestore import FrameStore
     from sfp.framestore.schema import INDEX_FILE
 
@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
     check_shards(store, {record.shard for record in records})  # here, not inside a Ray task
 
     from sfp.raycluster import init_ray
+    from sfp_train.checkpoints import classifier_from_checkpoint
     from sfp_train.data.config import DataConfig
     from sfp_train.evaluate import evaluate, plot_confusion
-    from sfp_train.recipe import TrainRecipe
     from sfp_train.serving import ClipClassifier
-    from sfp_train.workflow import classifier_from_checkpoint
 
     if args.model.startswith(("models:/", "runs:/")):
         classifier: ClipClassifier = load_model(args.model, tracking.configure_existing(tracking.TrackingConfig()))
@@ -58,16 +57,7 @@ def run(args: argparse.Namespace) -> int:
                        "test_short_side": classifier.crop_size, "test_crop_size": classifier.crop_size,
                        "sampling_rate": classifier.sampling_rate, "mean": list(classifier.mean), "std": list(classifier.std)}
     else:
-        from sfp_train.checkpoints import STATE_FILE
-        import json
-
-        try:
-            state = json.loads(storage.read_text(storage.join_uri(args.model, STATE_FILE)))
-        except StorageError as error:
-            raise ModelError(f"neither models:/, runs:/ nor a training checkpoint folder ({STATE_FILE}: {error})") \
-                from None
-        recipe = TrainRecipe.model_validate(state["recipe"])
-        classifier = classifier_from_checkpoint(args.model, recipe)
+        classifier, recipe = classifier_from_checkpoint(args.model)
         data_fields = recipe.data.model_dump(mode="json")
     if args.recipe:
         data_fields.update(read_yaml(args.recipe).get("data", {}))

@@ -28,7 +28,7 @@ from sfp_train.ava.evaluation import AvaEvaluation
 from sfp_train.ava.labelmap import read_labelmap
 from sfp_train.ava.plots import plot_per_class_ap
 from sfp_train.ava.recipe import AvaRecipe
-from sfp_train.checkpoints import load_model_file
+from sfp_train.checkpoints import load_checkpoint_model
 from sfp_train.data.device_decode import ClipDecoder
 from sfp_train.data.pipeline import TrainingInputs
 from sfp_train.evaluate import actor_device, scoring_pool
@@ -180,10 +180,7 @@ def finetune(recipe: AvaRecipe) -> FinetuneResult:
     training = fit(recipe, inputs=inputs, classes=actions, steps=steps, run_id=run_id, task=task,
                    initial_weights=ray.put(model.state_dict()))
 
-    with tempfile.TemporaryDirectory() as folder:
-        from sfp_train.workflow import fetch_model_file
-
-        trained, _, _ = load_model_file(fetch_model_file(training.checkpoint_uri, Path(folder)))
+    trained, _, _ = load_checkpoint_model(training.checkpoint_uri)
     evaluation, detections = evaluate_model(trained, recipe, task)
     log_evaluation(run_id, evaluation, detections, step=recipe.optim.epochs)
     model_uri, version = register(run_id, detector(trained, recipe, task), recipe)
