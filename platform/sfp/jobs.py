@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from sfp.credentials import credential_name
 from sfp.errors import SfpError
 
 ENTRYPOINT = "python -m sfp.cli.main"
@@ -39,7 +40,7 @@ SETTINGS_ENV = (  # settings a job gets from the submitting shell when they are 
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
 )
-CREDENTIAL_NAME = re.compile(r"(secret|password|passwd|token|access_key|credential|session)", re.IGNORECASE)
+CREDENTIAL_NAME = credential_name(also=("session",))  # a job gets no session of the submitter either
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
 
 

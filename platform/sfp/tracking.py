@@ -11,19 +11,19 @@ time.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from pydantic import Field
 
 from sfp.config import StrictModel
+from sfp.credentials import credential_name
 from sfp.errors import ModelError
 
 HOME_VARIABLE = "SFP_HOME"
 DEFAULT_HOME = "~/.sfp"
 RUN_NAME_TAG = "sfp.run_name"
-SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|token|access_key|credential)", re.IGNORECASE)
+SECRET_KEY_PATTERN = credential_name()
 
 
 class TrackingConfig(StrictModel):
