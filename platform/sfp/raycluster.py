@@ -84,14 +84,16 @@ def is_ray_error(error: BaseException) -> bool:
 
 
 def error_chain(error: BaseException) -> list[BaseException]:
-    """`error` and what it stands for, outermost first: through Ray Train's worker failures (the lowest rank's), a
-    task error's `cause` (what the task raised) and chained causes."""
+    """`error` and what it stands for, outermost first: through Ray Train's worker failures (the lowest rank's) and
+    the user exception each wraps, a task error's `cause` (what the task raised) and chained causes."""
     chain = [error]
     while True:
         current = chain[-1]
         failures = getattr(current, "worker_failures", None)
         if isinstance(failures, dict) and failures:
             step = failures[min(failures)]
+        elif isinstance(getattr(current, "_base_exc", None), BaseException):  # Ray Train's worker exception
+            step = current._base_exc
         elif isinstance(getattr(current, "cause", None), BaseException):
             step = current.cause
         else:

@@ -68,3 +68,15 @@ def test_ray_trains_worker_failure_and_the_platforms_wrapper_say_the_reason(ray_
         assert with_original_reason(error) == ("training run 'demo' failed: Training failed due to worker errors: "
                                                "ValueError: boom 3")
     assert with_original_reason(SfpError("plain")) == "plain"
+
+
+def test_a_training_workers_exception_as_ray_train_wraps_it(ray_cluster):
+    """Ray Train hands the driver each worker's exception with its traceback text (UserExceptionWithTraceback)."""
+    from ray.train import WorkerGroupError
+    from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
+
+    data_error = raised(nested)  # what a worker's Ray Data iterator raises: a task's error
+    wrapped = UserExceptionWithTraceback(data_error, f"Traceback (most recent call last):\n{data_error}")
+    assert original_reason(WorkerGroupError("...", {0: wrapped})) == "ValueError: boom 7"
+    plain = UserExceptionWithTraceback(KeyError("pathway_0"), "Traceback ...\nKeyError: 'pathway_0'")
+    assert original_reason(WorkerGroupError("...", {0: plain})) == "KeyError: 'pathway_0'"
