@@ -27,14 +27,22 @@ def old_store(uri: Path) -> None:
                    code_version="test")
     (uri / "shards" / ".part-0123.parquet.tmp").write_bytes(b"half")
     (uri / "notes.txt").write_text("mine\n")
+    versions = uri / "_versions" / "000002-0123456789ab"  # what an append leaves: a version's manifest and tables
+    versions.mkdir(parents=True)
+    for name in ("_manifest.json", "_index.parquet", "_errors.parquet"):
+        shutil.copy(uri / name, versions / name)
+    (uri / "_versions" / "mine").mkdir()
+    (uri / "_versions" / "mine" / "_index.parquet").write_bytes(b"not the store's")
 
 
 def test_clear_store_removes_the_stores_files_only(tmp_path):
     old_store(tmp_path / "store")
 
-    assert clear_store(str(tmp_path / "store")) == 5  # manifest, index, errors, the shard, the interrupted write
-    assert sorted(str(path.relative_to(tmp_path)) for path in (tmp_path / "store").rglob("*")) == \
-        ["store/notes.txt", "store/shards"]
+    # manifest, index, errors, the shard, the interrupted write, and the appended version's three files
+    assert clear_store(str(tmp_path / "store")) == 8
+    assert sorted(str(path.relative_to(tmp_path)) for path in (tmp_path / "store").rglob("*")) == [
+        "store/_versions", "store/_versions/000002-0123456789ab", "store/_versions/mine",
+        "store/_versions/mine/_index.parquet", "store/notes.txt", "store/shards"]
     assert clear_store(str(tmp_path / "store")) == 0
 
 
@@ -69,7 +77,7 @@ def test_another_datasets_store_is_refused_then_overwritten(tmp_path, fixtures_d
 
     assert main([*argv, "--overwrite"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"--overwrite: removed the frame store at {store} (5 files)\n")
+    assert out.startswith(f"--overwrite: removed the frame store at {store} (8 files)\n")
     replaced = FrameStore.open(str(store))
     assert [(r.label, r.num_frames) for r in replaced.clips()] == [("dog", 32)]
     assert (replaced.manifest.classes, replaced.manifest.errors) == (["dog"], 0)
