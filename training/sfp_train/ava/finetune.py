@@ -1,10 +1,11 @@
-"""AVA fine-tuning as one workflow: transfer the backbone, train (Ray Train + DeepSpeed), evaluate, log, register.
+"""AVA fine-tuning as a task of the one workflow (`sfp_train.workflow.run_workflow`): transfer the backbone, train
+(Ray Train + DeepSpeed), evaluate, log, register.
 
-The same loop, engine, checkpoints and MLflow run as Kinetics pretraining (`sfp_train.trainer.fit`), with the
-detection task: BCE per action over the boxes of each keyframe, val frame mAP@0.5 per epoch. After training the
-model runs on every val keyframe's boxes, the detections are written in the official CSV format and scored with the
-official algorithm (`sfp_train.ava.evaluation`); mAP, the per-class AP table and picture, and the detections go to
-the run; the model is registered (`ClipDetector`) and the recipe's alias points at it.
+The same lifecycle, loop, engine, checkpoints and MLflow run as Kinetics pretraining, with the detection task
+(`sfp_train.ava.detection`): BCE per action over the boxes of each keyframe, val frame mAP@0.5 per epoch. After
+training the model runs on every val keyframe's boxes, the detections are written in the official CSV format and
+scored with the official algorithm (`sfp_train.ava.evaluation`); mAP, the per-class AP table and picture, and the
+detections go to the run; the model is registered (`ClipDetector`) and the recipe's alias points at it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sfp import tracking
 from sfp.framestore import FrameStore
 from sfp_train.ava.annotations import Detection, read_annotation_rows, read_exclusions, write_detections
 from sfp_train.ava.data import Keyframe, keyframe_dataset, keyframe_decoder, keyframe_feed, val_keyframes, train_keyframes
+from sfp_train.ava.detection import DetectionTask, predict_boxes
 from sfp_train.ava.evaluation import AvaEvaluation
 from sfp_train.ava.labelmap import read_labelmap
 from sfp_train.ava.plots import plot_per_class_ap
@@ -34,11 +36,9 @@ from sfp_train.data.pipeline import TrainingInputs
 from sfp_train.evaluate import actor_device, scoring_pool
 from sfp_train.models.config import build_model
 from sfp_train.serving import ClipDetector
-from sfp_train.ava.detection import DetectionTask, predict_boxes
-from sfp_train.trainer import TrainingResult, fit, lineage_tags, log_recipe, steps_per_epoch
+from sfp_train.trainer import TrainingResult, lineage_tags, steps_per_epoch
 from sfp_train.transfer import load_source_state, transfer_backbone
-
-PIP_REQUIREMENTS = ["torch", "torchvision", "slowfast-platform"]
+from sfp_train.workflow import Registration, TrainingPlan, run_workflow
 
 
 @dataclass
@@ -133,60 +133,74 @@ def detector(model: torch.nn.Module, recipe: AvaRecipe, task: DetectionTask) -> 
                         max_aspect=data.test_max_aspect, mean=data.mean, std=data.std)
 
 
-def register(run_id: str, model: ClipDetector, recipe: AvaRecipe) -> tuple[str, int]:
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+class FinetuneTask:
+    """AVA fine-tuning as a `sfp_train.workflow.Task`: the backbone of `init.from_model` with a new head, the
+    detection loss (`DetectionTask`), the official frame mAP@0.5 on every val keyframe's boxes (and, when the recipe
+    asks, the initial model's as the baseline), registered as a `ClipDetector`."""
 
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 3, model.clip_frames, -1, -1), "clip"),
-                       TensorSpec(np.dtype(np.float32), (-1, 5), "boxes")]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, len(model.actions)), "scores")]),
-    )
-    version = tracking.log_and_register_model(
-        run_id, model, registered_name=recipe.registry.model_name, alias=recipe.registry.alias,
-        signature=signature, pip_requirements=PIP_REQUIREMENTS,
-        metadata={"task": "detection", "actions": model.actions, "action_ids": model.action_ids,
-                  "arch": model.arch, "recipe": recipe.name, "init": recipe.init.from_model},
-    )
-    return f"models:/{recipe.registry.model_name}@{recipe.registry.alias}", version
+    def __init__(self, recipe: AvaRecipe) -> None:
+        self.recipe = recipe
+        self.baseline: AvaEvaluation | None = None
+        self.detections: list[Detection] = []
+
+    def plan(self) -> TrainingPlan:
+        recipe = self.recipe
+        self.task = task = detection_task(recipe)
+        self.train_table = train_keyframes(recipe.data, read_labelmap(recipe.data.labelmap))
+        steps = steps_per_epoch(recipe, len(self.train_table))
+        self.model = initial_model(recipe, task.num_outputs)  # fails early, before any run, if the backbones differ
+        self.store = store = FrameStore.open(recipe.data.framestore)
+        return TrainingPlan(store, [name for _, name in task.labelmap], steps,
+                            {**lineage_tags(recipe, store), "sfp.init.from_model": recipe.init.from_model})
+
+    def before_training(self, run_id: str) -> None:
+        if self.recipe.baseline:
+            self.baseline, _ = evaluate_model(self.model, self.recipe, self.task)
+            tracking.log_metrics(run_id, {"baseline/mAP": self.baseline.mAP}, step=0)
+
+    def training_inputs(self) -> TrainingInputs:
+        recipe, loaders = self.recipe, _loader_args(self.recipe, self.task)
+        val_store = FrameStore.open(recipe.data.val_store)
+        return TrainingInputs(keyframe_feed(self.store, self.train_table, recipe.data, seed=recipe.seed, **loaders),
+                              keyframe_dataset(val_store, self.task.val_keyframes, recipe.data, **loaders),
+                              _decoder(recipe, train=True), _decoder(recipe, train=False))
+
+    def loop_task(self) -> DetectionTask:
+        return self.task
+
+    def initial_weights(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def trained_model(self, checkpoint_uri: str) -> ClipDetector:
+        trained, _, _ = load_checkpoint_model(checkpoint_uri)
+        return detector(trained, self.recipe, self.task)
+
+    def evaluate(self, model: ClipDetector, run_id: str) -> AvaEvaluation:
+        evaluation, self.detections = evaluate_model(model.model, self.recipe, self.task)
+        log_evaluation(run_id, evaluation, self.detections, step=self.recipe.optim.epochs)
+        return evaluation
+
+    def registration(self, model: ClipDetector) -> Registration:
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        signature = ModelSignature(
+            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 3, model.clip_frames, -1, -1), "clip"),
+                           TensorSpec(np.dtype(np.float32), (-1, 5), "boxes")]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, len(model.actions)), "scores")]),
+        )
+        return Registration(model, signature, {
+            "task": "detection", "actions": model.actions, "action_ids": model.action_ids, "arch": model.arch,
+            "recipe": self.recipe.name, "init": self.recipe.init.from_model})
 
 
 def finetune(recipe: AvaRecipe) -> FinetuneResult:
-    """Fine-tune `recipe` on the Ray cluster this process is connected to; rerunning the same name resumes it."""
-    import ray
-
-    task = detection_task(recipe)
-    labelmap = read_labelmap(recipe.data.labelmap)
-    train_table = train_keyframes(recipe.data, labelmap)
-    steps = steps_per_epoch(recipe, len(train_table))
-    model = initial_model(recipe, task.num_outputs)  # fails early, before any run, if the backbones differ
-
-    store = FrameStore.open(recipe.data.framestore)
-    run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name,
-                                          {**lineage_tags(recipe, store), "sfp.init.from_model": recipe.init.from_model})
-    log_recipe(run_id, recipe)
-    tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
-    baseline = None
-    if recipe.baseline:
-        baseline, _ = evaluate_model(model, recipe, task)
-        tracking.log_metrics(run_id, {"baseline/mAP": baseline.mAP}, step=0)
-
-    loaders = _loader_args(recipe, task)
-    val_store = FrameStore.open(recipe.data.val_store)
-    inputs = TrainingInputs(keyframe_feed(store, train_table, recipe.data, seed=recipe.seed, **loaders),
-                            keyframe_dataset(val_store, task.val_keyframes, recipe.data, **loaders),
-                            _decoder(recipe, train=True), _decoder(recipe, train=False))
-    actions = [name for _, name in task.labelmap]
-    training = fit(recipe, inputs=inputs, classes=actions, steps=steps, run_id=run_id, task=task,
-                   initial_weights=ray.put(model.state_dict()))
-
-    trained, _, _ = load_checkpoint_model(training.checkpoint_uri)
-    evaluation, detections = evaluate_model(trained, recipe, task)
-    log_evaluation(run_id, evaluation, detections, step=recipe.optim.epochs)
-    model_uri, version = register(run_id, detector(trained, recipe, task), recipe)
-    tracking.set_tags(run_id, {"sfp.checkpoint": training.checkpoint_uri, "sfp.registered_model": model_uri})
-    tracking.end_run(run_id)
-    return FinetuneResult(training, evaluation, baseline, detections, model_uri, version)
+    """Fine-tune `recipe` on the Ray cluster this process is connected to (`run_workflow` with `FinetuneTask`);
+    rerunning the same name resumes it."""
+    task = FinetuneTask(recipe)
+    result = run_workflow(recipe, task)
+    return FinetuneResult(result.training, result.evaluation, task.baseline, task.detections, result.model_uri,
+                          result.model_version)
 
 
 def _loader_args(recipe: AvaRecipe, task: DetectionTask) -> dict:
@@ -197,4 +211,5 @@ def _decoder(recipe: AvaRecipe, *, train: bool):
     return keyframe_decoder(recipe.data, train=train, arch=recipe.model.arch, alpha=recipe.model.alpha)
 
 
-__all__ = ["FinetuneResult", "Keyframe", "detection_task", "evaluate_model", "finetune", "initial_model"]
+__all__ = ["FinetuneResult", "FinetuneTask", "Keyframe", "detection_task", "evaluate_model", "finetune",
+           "initial_model"]
