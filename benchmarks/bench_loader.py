@@ -381,10 +381,8 @@ def copy_store(store: FrameStore, uri: str, schema_version: int) -> FrameStore:
         records = [record for record in store.clips() if record.shard == shard.path]
         with ShardWriter(uri, shard.path, schema_version=schema_version) as writer:
             for record in records:
-                fields = {name: getattr(record, name) for name in EncodedClip.__dataclass_fields__
-                          if name not in ("frames", "timestamps")}
                 frames, timestamps = store.read_jpegs(record), store.read_timestamps(record)
-                writer.add(EncodedClip(**fields, frames=frames, timestamps=timestamps))
+                writer.add(EncodedClip(**record.clip_fields(), frames=frames, timestamps=timestamps))
             results.append(writer.close())
     records = [record for _, rows in results for record in rows]
     finalize_store(uri, shards=[info for info, _ in results], records=records, errors=[],

@@ -119,8 +119,8 @@ def test_v2_writer_refuses_what_its_layout_cannot_hold(tmp_path):
     with ShardWriter(uri, shard_name_for(["a"])) as writer:
         with pytest.raises(ValueError, match="at least one frame"):
             writer.add(clip_of("empty", []))
-        broken = grey_clip("a", 0, 3)
-        broken.timestamps = broken.timestamps[:2]
+        clip = grey_clip("a", 0, 3)
+        broken = dataclasses.replace(clip, timestamps=clip.timestamps[:2])
         with pytest.raises(ValueError, match="3 frames but 2 timestamps"):
             writer.add(broken)
         writer.abort()

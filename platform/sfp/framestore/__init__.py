@@ -25,7 +25,7 @@ from sfp.framestore.schema import (
     SEGMENT_SCHEMA,
 )
 from sfp.framestore.manifest import Manifest, ShardInfo, StoreVersion
-from sfp.framestore.records import ClipRecord, EncodedClip, ErrorRecord, SegmentRecord
+from sfp.framestore.records import ClipInfo, ClipRecord, EncodedClip, ErrorRecord, SegmentRecord
 from sfp.framestore.segments import window_times
 from sfp.framestore.writer import ShardWriter, finalize_store, shard_name_for, write_shard
 from sfp.framestore.reader import ClipLocation, FrameStore, decode_jpeg
@@ -39,6 +39,7 @@ __all__ = [
     "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "SEGMENT_SCHEMA",
+    "ClipInfo",
     "ClipLocation",
     "ClipRecord",
     "EncodedClip",

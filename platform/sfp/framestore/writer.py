@@ -106,24 +106,7 @@ class ShardWriter:
             row_group, row_in_group = self._row_groups, 0
         else:
             row_group, row_in_group = position // self.clips_per_row_group, position % self.clips_per_row_group
-        self._records.append(
-            ClipRecord(
-                clip_id=clip.clip_id,
-                label=clip.label,
-                label_id=clip.label_id,
-                split=clip.split,
-                source_path=clip.source_path,
-                start_sec=clip.start_sec,
-                end_sec=clip.end_sec,
-                fps=clip.fps,
-                width=clip.width,
-                height=clip.height,
-                num_frames=clip.num_frames,
-                shard=self.relative_path,
-                row_group=row_group,
-                row_in_group=row_in_group,
-            )
-        )
+        self._records.append(ClipRecord.of(clip, self.relative_path, row_group, row_in_group))
         if self.schema_version >= 2:
             self._parquet_writer().write_table(_frames_table(clip), row_group_size=self.frames_per_row_group)
             self._clip_starts.append((clip.clip_id, row_group, clip.num_frames))
