@@ -176,3 +176,27 @@ def test_a_store_on_s3_verifies_and_a_replaced_shard_is_named(s3_env, tmp_path, 
     code, _, err = verify([uri], capsys)
 
     assert code == 2 and "bytes, the manifest says" in one_line(err) and err.endswith(f"({uri})\n")
+
+
+def test_an_appended_store_verifies_its_version_against_its_own_tables(tmp_path, capsys):
+    from sfp import storage
+    from sfp.framestore.schema import MANIFEST_FILE
+    from sfp.framestore.versions import commit_version
+
+    uri = str(tmp_path / "store")
+    build(uri)
+    base = FrameStore.open(uri)
+    shard, records = write_shard(uri, shard_name_for(["e"]), [clip("e", 9)])
+    manifest = commit_version(uri, base.manifest, base_text=storage.read_text(storage.join_uri(uri, MANIFEST_FILE)),
+                              base_records=base.records, base_errors=base.errors(), base_segments=[],
+                              shards=[shard], records=records, errors=[], classes=["cat"],
+                              source={"format": "csv", "sha256": "y"}, code_version="test")
+
+    code, out, _ = verify([uri, "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and (report["clips"], report["frames"], len(report["shards"])) == (4, 41, 3)
+
+    index = Path(uri) / manifest.tables["index"]  # version 2's own index, not the root's (version 1's)
+    index.write_bytes(index.read_bytes()[:50])
+    code, _, err = verify([uri], capsys)
+    assert code == 2 and one_line(err).startswith(f"sfp: error: {manifest.tables['index']}: cannot read it (")

@@ -18,8 +18,9 @@ from typing import Callable, Sequence
 
 from sfp import storage
 from sfp.errors import FrameStoreError
+from sfp.framestore.manifest import root_tables
 from sfp.framestore.records import ClipRecord
-from sfp.framestore.schema import SEGMENTS_FILE, SHARD_LAYOUT_KEY
+from sfp.framestore.schema import SHARD_LAYOUT_KEY
 
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
@@ -67,11 +68,12 @@ def verify_store(store, decode: bool = False, threads: int = 4,
     """Check `store` (an open `FrameStore`) against its manifest; never raises for damage it finds, it reports it."""
     manifest = store.manifest
     report = StoreReport(uri=store.uri, clips=manifest.clips, errors=manifest.errors)
-    records = _read_table(report, "_index.parquet", lambda: store.records)
-    errors = _read_table(report, "_errors.parquet", store.errors)
+    tables = {**root_tables(), **(getattr(manifest, "tables", None) or {})}  # this version's (appended stores)
+    records = _read_table(report, tables["index"], lambda: store.records)
+    errors = _read_table(report, tables["errors"], store.errors)
     if records is not None:
-        _check_counts(report, manifest, records, errors)
-        _check_segments(report, store, records)
+        _check_counts(report, manifest, records, errors, tables)
+        _check_segments(report, store, records, tables["segments"])
     by_shard: dict[str, list[ClipRecord]] = {}
     for record in records or []:
         by_shard.setdefault(record.shard, []).append(record)
@@ -100,45 +102,46 @@ def _read_table(report: StoreReport, name: str, read: Callable[[], list]) -> lis
     return None
 
 
-def _check_counts(report: StoreReport, manifest, records: list[ClipRecord], errors: list | None) -> None:
-    problems = report.problems
+def _check_counts(report: StoreReport, manifest, records: list[ClipRecord], errors: list | None,
+                  tables: dict[str, str]) -> None:
+    problems, index = report.problems, tables["index"]
     if len(records) != manifest.clips:
-        problems.append(f"_index.parquet: {len(records)} clips, the manifest says {manifest.clips}")
+        problems.append(f"{index}: {len(records)} clips, the manifest says {manifest.clips}")
     if errors is not None and len(errors) != manifest.errors:
-        problems.append(f"_errors.parquet: {len(errors)} rows, the manifest says {manifest.errors}")
+        problems.append(f"{tables['errors']}: {len(errors)} rows, the manifest says {manifest.errors}")
     if manifest.clips + manifest.errors != manifest.source_rows:
         problems.append(f"_manifest.json: {manifest.clips} clips + {manifest.errors} errors != "
                         f"{manifest.source_rows} rows")
     splits = dict(Counter(record.split for record in records))
     if splits != dict(manifest.splits):
-        problems.append(f"_index.parquet: clips per split {splits}, the manifest says {dict(manifest.splits)}")
+        problems.append(f"{index}: clips per split {splits}, the manifest says {dict(manifest.splits)}")
     listed = {shard.path for shard in manifest.shards}
     unlisted = sorted({record.shard for record in records} - listed)
     if unlisted:
-        problems.append(f"_index.parquet: clips in {len(unlisted)} shard(s) the manifest does not list, "
+        problems.append(f"{index}: clips in {len(unlisted)} shard(s) the manifest does not list, "
                         f"{unlisted[0]} first")
     duplicates = [clip_id for clip_id, count in Counter(record.clip_id for record in records).items() if count > 1]
     if duplicates:
-        problems.append(f"_index.parquet: {len(duplicates)} clip id(s) stored more than once, {duplicates[0]!r} first")
+        problems.append(f"{index}: {len(duplicates)} clip id(s) stored more than once, {duplicates[0]!r} first")
 
 
-def _check_segments(report: StoreReport, store, records: list[ClipRecord]) -> None:
-    if not storage.exists(storage.join_uri(store.uri, SEGMENTS_FILE)):
+def _check_segments(report: StoreReport, store, records: list[ClipRecord], table: str) -> None:
+    if not storage.exists(storage.join_uri(store.uri, table)):
         return
     try:
         videos = {video: store.segments(video) for video in store.videos()}
     except Exception as error:
-        report.problems.append(f"{SEGMENTS_FILE}: cannot read it ({_first_line(error)})")
+        report.problems.append(f"{table}: cannot read it ({_first_line(error)})")
         return
     known = {record.clip_id: record for record in records}
     for video, segments in videos.items():
         for segment in segments:
             record = known.get(segment.clip_id)
             if record is None:
-                report.problems.append(f"{SEGMENTS_FILE}: segment {segment.clip_id!r} of {video!r} is not in the index")
+                report.problems.append(f"{table}: segment {segment.clip_id!r} of {video!r} is not in the index")
                 return
             if record.num_frames != segment.num_frames:
-                report.problems.append(f"{SEGMENTS_FILE}: segment {segment.clip_id!r} has {segment.num_frames} "
+                report.problems.append(f"{table}: segment {segment.clip_id!r} has {segment.num_frames} "
                                        f"frames, the index {record.num_frames}")
                 return
 
