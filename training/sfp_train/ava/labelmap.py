@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from sfp.errors import SfpError, StorageError
 
@@ -67,12 +67,6 @@ def parse_labelmap(text: str, *, source: str = "<label map>") -> list[LabelEntry
     if not entries:
         raise SfpError(f"{source}: label map has no classes")
     return entries
-
-
-def select_classes(labelmap: Iterable[LabelEntry], class_ids: Iterable[int]) -> list[LabelEntry]:
-    """Keep the entries whose id is in `class_ids` (e.g. the 80-action map cut to `AVA_EVALUATION_CLASS_IDS`)."""
-    wanted = set(class_ids)
-    return [entry for entry in labelmap if entry.id in wanted]
 
 
 def _tokenize(text: str, source: str) -> list[tuple[int, str]]:
