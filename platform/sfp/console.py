@@ -96,7 +96,8 @@ def capture_library_output() -> Path:
         for new in added:
             logger.addHandler(new)
         saved[name] = (removed, added, logger.propagate)
-        logger.propagate = False
+        if not verbose():  # quiet: nothing of theirs reaches the root logger's (or Python's last-resort) stderr
+            logger.propagate = False
     _redirect_mlflow_messages()
     return path
 
