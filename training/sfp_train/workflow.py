@@ -4,7 +4,7 @@ lineage.
 `run_workflow(recipe, task)` owns the run's lifecycle; what differs between Kinetics pretraining (`PretrainTask`,
 here) and AVA fine-tuning (`sfp_train.ava.finetune.FinetuneTask`) is the `Task`: the data and its steps, the inputs
 for training, the final evaluation, and the model to register with its signature. The MLflow run is opened once
-(a rerun of the same name resumes it) and FINISHED when the model is registered.
+(a rerun of the same name resumes it), FINISHED when the model is registered, and FAILED when any step raises.
 """
 
 from __future__ import annotations
@@ -105,8 +105,13 @@ def run_workflow(recipe: RecipeBase, task: Task) -> WorkflowResult:
 
 @contextmanager
 def ending_run(run_id: str) -> Iterator[None]:
-    """End the MLflow run `run_id` (FINISHED) when the block ends."""
-    yield
+    """End the MLflow run `run_id` when the block ends: FINISHED, or FAILED when the block raises (then re-raise):
+    a failure after `fit` (the evaluation, the registration) leaves no run RUNNING."""
+    try:
+        yield
+    except BaseException:
+        tracking.end_run(run_id, status="FAILED")
+        raise
     tracking.end_run(run_id)
 
 
