@@ -196,15 +196,12 @@ def model_cost(recipe: RecipeBase, num_classes: int) -> ModelCost:
 
 @functools.lru_cache(maxsize=8)
 def _model_cost(model_json: str, num_classes: int) -> ModelCost:
-    import torch
-
-    from sfp_train.models.config import ModelConfig, build_model
+    from sfp_train.models.config import ModelConfig
     from sfp_train.models.packing import pathway_shapes
-    from sfp_train.models.summary import summarize
+    from sfp_train.models.summary import meta_model, summarize
 
-    config = ModelConfig.model_validate_json(model_json).model_copy(update={"compile": False, "channels_last": False})
-    with torch.device("meta"):
-        model = build_model(config, num_classes=num_classes)
+    config = ModelConfig.model_validate_json(model_json)
+    model = meta_model(config, num_classes)
     shapes = pathway_shapes(arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha,
                             crop_size=config.crop_size)
     summary = summarize(model, shapes)

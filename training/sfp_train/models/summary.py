@@ -112,10 +112,16 @@ def summarize(
     )
 
 
-def summarize_config(config: ModelConfig, num_classes: int, crop_size: int, *, num_boxes: int = 1) -> ModelSummary:
-    """Counts for one `crop_size` view (the clip `config` samples) of the model `config` describes, built on the meta
-    device, uncompiled: nothing is allocated, initialised or computed."""
+def meta_model(config: ModelConfig, num_classes: int) -> nn.Module:
+    """The model `config` describes, on the meta device: shapes only, nothing allocated or initialised; uncompiled and
+    in the default memory format, which change no count."""
     with torch.device("meta"):
-        model = build_model(config.model_copy(update={"compile": False}), num_classes)
+        return build_model(config.model_copy(update={"compile": False, "channels_last": False}), num_classes)
+
+
+def summarize_config(config: ModelConfig, num_classes: int, crop_size: int, *, num_boxes: int = 1) -> ModelSummary:
+    """Counts for one `crop_size` view (the clip `config` samples) of the model `config` describes (`meta_model`):
+    nothing is allocated, initialised or computed."""
+    model = meta_model(config, num_classes)
     shapes = pathway_shapes(arch=config.arch, clip_frames=config.clip_frames, alpha=config.alpha, crop_size=crop_size)
     return summarize(model, shapes, num_boxes=num_boxes)
