@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import Field
-
 from sfp.config import StrictModel
 from sfp.credentials import credential_name
 from sfp.errors import ModelError
@@ -118,6 +116,33 @@ def start_or_resume_run(config: TrackingConfig, run_name: str, tags: Mapping[str
     for key, value in (tags or {}).items():
         client.set_tag(run_id, key, value)
     return run_id
+
+
+def retire_runs(config: TrackingConfig, tags: Mapping[str, str], reason: str) -> int:
+    """Runs of the experiment with these tags are no longer found again by their run name (their `sfp.run_name`
+    gets `-replaced-<time>` and `sfp.replaced` says why): what `sfp preprocess --overwrite` does to the old store's
+    runs, so that the new store's job starts a run of its own. A local store that does not exist holds no runs and
+    is not created. Returns how many runs were retired."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    try:
+        uri = configure_existing(config)
+    except ModelError:
+        return 0
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name(config.experiment)
+    if experiment is None:
+        return 0
+    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    runs = client.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)
+    for run in runs:
+        name = run.data.tags.get(RUN_NAME_TAG, run.info.run_name)
+        client.set_tag(run.info.run_id, RUN_NAME_TAG, f"{name}-replaced-{stamp}")
+        client.set_tag(run.info.run_id, "sfp.replaced", reason)
+    return len(runs)
 
 
 def redact(params: Mapping[str, Any]) -> dict[str, str]:
