@@ -83,3 +83,30 @@ def test_another_datasets_store_is_refused_then_overwritten(tmp_path, fixtures_d
     assert (replaced.manifest.classes, replaced.manifest.errors) == (["dog"], 0)
     assert (store / "notes.txt").read_text() == "mine\n"
     assert main(["framestore", "verify", str(store)]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.extended  # a second real job with its MLflow run (pictures, artifacts); the retiring is pinned cheaply
+def test_the_new_stores_job_is_a_run_of_its_own(tmp_path, fixtures_dir, ray_cluster):  # in tests/sfp/test_tracking.py
+    from mlflow.tracking import MlflowClient
+
+    from sfp import tracking
+    from sfp_preprocess.run_log import run_name
+
+    videos = tmp_path / "videos" / "dog"
+    videos.mkdir(parents=True)
+    shutil.copy(fixtures_dir / "videos" / "h264_340x256_32frames.mp4", videos / "a.mp4")
+    store = tmp_path / "store"
+    old_store(store)
+    store_tracking = tracking.TrackingConfig(local_dir=str(tmp_path / "mlflow"), experiment="preprocessing")
+    old_run = tracking.start_or_resume_run(store_tracking, run_name(str(store)),
+                                           tags={"sfp.stage": "preprocess", "sfp.framestore.uri": str(store)})
+
+    assert main(["preprocess", "--format", "folder", "--video-root", str(tmp_path / "videos"), "--output", str(store),
+                 "decode.short_side=64", f"tracking.local_dir={tmp_path / 'mlflow'}", "--overwrite"]) == 0
+
+    client = MlflowClient(tracking_uri=tracking.local_store_uris(str(tmp_path / "mlflow"))[0])
+    runs = client.search_runs([client.get_experiment_by_name("preprocessing").experiment_id])
+    assert len(runs) == 2 and client.get_run(old_run).data.tags["sfp.replaced"].startswith("sfp preprocess")
+    (new_run,) = [run for run in runs if run.info.run_id != old_run]
+    assert new_run.data.params["decode.short_side"] == "64" and new_run.data.metrics

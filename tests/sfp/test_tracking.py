@@ -174,3 +174,29 @@ def _jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.full((32, 48, 3), 90, dtype=np.uint8)).save(buffer, format="JPEG")
     return buffer.getvalue()
+
+
+def test_retired_runs_are_not_resumed_and_a_missing_store_is_not_created(tmp_path, monkeypatch):
+    """`sfp preprocess --overwrite`: the replaced store's runs keep their records but are no longer found by name."""
+    from mlflow.tracking import MlflowClient
+
+    home = hermetic_home(tmp_path, monkeypatch)
+    config = tracking.TrackingConfig(experiment="preprocessing")
+    tags = {"sfp.stage": "preprocess", "sfp.framestore.uri": "/data/store"}
+    assert tracking.retire_runs(config, tags, reason="x") == 0 and not home.exists()
+    saved = mlflow.get_tracking_uri()
+    try:
+        old = tracking.start_or_resume_run(config, "preprocess-store-1", tags=tags)
+        other = tracking.start_or_resume_run(config, "preprocess-other-2", tags={**tags, "sfp.framestore.uri": "/o"})
+        assert tracking.start_or_resume_run(config, "preprocess-store-1", tags=tags) == old  # a resume
+
+        assert tracking.retire_runs(config, tags, reason="replaced by --overwrite") == 1
+        new = tracking.start_or_resume_run(config, "preprocess-store-1", tags=tags)
+        assert tracking.start_or_resume_run(config, "preprocess-other-2") == other
+    finally:
+        tracking.use_tracking_uri(saved, create=False)
+    assert new != old
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    retired = client.get_run(old).data.tags
+    assert retired["sfp.replaced"] == "replaced by --overwrite"
+    assert retired["sfp.run_name"].startswith("preprocess-store-1-replaced-")

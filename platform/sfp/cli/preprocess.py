@@ -74,3 +74,8 @@ def _overwrite(config) -> None:
     removed = clear_store(config.output.uri)
     if removed:
         print(f"--overwrite: removed the frame store at {config.output.uri} ({removed} files)")
+    if config.tracking.enabled:  # the new store's job is a run of its own, not a resume of the old store's
+        from sfp import tracking
+
+        tracking.retire_runs(config.tracking, {"sfp.stage": "preprocess", "sfp.framestore.uri": config.output.uri},
+                             reason="sfp preprocess --overwrite replaced its frame store")
