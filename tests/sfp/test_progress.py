@@ -46,7 +46,8 @@ def test_one_line_per_epoch_with_train_and_val_metrics():
                                 "top-5 1.000  7.9 clips/s  0:13  ETA 0:20\n")  # 12 s since step 1, + its 1 s
     display(step(2, 10, 0.8, 122.0))
     display(json.dumps({"kind": "epoch", "epoch": 2, "epochs": 3, "time": 130.0, "metrics": {"val/top1": 0.7}}))
-    assert lines.getvalue().splitlines()[1] == "epoch 2/3  val top-1 0.700  0:18  ETA 0:11"  # since epoch 1's line; 10 x 1.06 s
+    # 18 s since epoch 1's line; 10 steps left at 1.06 s
+    assert lines.getvalue().splitlines()[1] == "epoch 2/3  val top-1 0.700  0:18  ETA 0:11"
     assert stream.getvalue().endswith("\r\033[K")  # the step line is cleared before the epoch line
 
 

@@ -18,7 +18,8 @@ def test_the_recipe_validates_and_reads_the_example_folders_store():
     assert recipe.data.framestore == dataset.output.uri == ".sfp/framestores/my_videos"
     assert (recipe.data.train_split, recipe.data.val_split) == ("train", "val")
     assert dataset.dataset.format == "folder" and dataset.dataset.split_folders
-    assert (recipe.model.depth, recipe.model.width, recipe.model.clip_frames, recipe.model.crop_size) == (18, 16, 16, 112)
+    model = recipe.model
+    assert (model.depth, model.width, model.clip_frames, model.crop_size) == (18, 16, 16, 112)
     assert recipe.data.crop_size == 112 <= min(recipe.data.train_short_side) <= dataset.decode.short_side
     assert (recipe.scaling.num_workers, recipe.micro_batch_size, recipe.optim.optimizer) == (2, 4, "adamw")
     assert (recipe.registry.model_name, recipe.registry.alias) == ("slowfast-my-videos", "trained")

@@ -88,8 +88,8 @@ def test_a_model_registered_in_one_folder_is_predicted_from_another(tmp_path, mo
     config = tracking.TrackingConfig(experiment="demo")
     saved = mlflow.get_tracking_uri()
     try:
-        run_id = tracking.start_or_resume_run(config, "demo", {"sfp.framestore.uri": "/data/store",
-                                                               "sfp.git_commit": "abc123", "sfp.model.arch": "slowfast"})
+        lineage = {"sfp.framestore.uri": "/data/store", "sfp.git_commit": "abc123", "sfp.model.arch": "slowfast"}
+        run_id = tracking.start_or_resume_run(config, "demo", lineage)
         tracking.log_metrics(run_id, {"test/top1": 0.625, "train/clips_per_s": 12.5, "train/loss": 1.0}, step=1)
         version = tracking.log_and_register_model(run_id, classifier, registered_name="slowfast-demo",
                                                   alias="kinetics-pretrained", signature=None,

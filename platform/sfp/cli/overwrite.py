@@ -2,8 +2,8 @@
 
 Only a frame store's own files are removed (its manifest first, the commit point, so that no reader sees a store
 whose shards are going; then its tables, shards, done markers, interrupted writes and the manifests and tables of
-appended versions under `_versions/`); anything else in the folder stays, and so do the folders. Before anything is removed, the dataset's manifest or video root must exist: a
-mistyped source does not cost the old store.
+appended versions under `_versions/`); anything else in the folder stays, and so do the folders. Before anything is
+removed, the dataset's manifest or video root must exist: a mistyped source does not cost the old store.
 """
 
 from __future__ import annotations
