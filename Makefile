@@ -102,7 +102,7 @@ env: ## print the environment that points clients at the local stack: eval "$$(m
 	@$(SFP) stack env
 
 mlflow-ui: setup ## open the MLflow UI on the local store (or MLFLOW_TRACKING_URI's server)
-	@uri=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.sfp/mlflow/mlflow.db}; \
+	@uri=$${MLFLOW_TRACKING_URI:-sqlite:///$${SFP_HOME:-$$HOME/.sfp}/mlflow/mlflow.db}; \
 	 echo "MLflow UI: http://127.0.0.1:$${MLFLOW_PORT:-5000} (store: $$uri)"; \
 	 $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${MLFLOW_PORT:-5000}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
@@ -34,6 +35,20 @@ last, once the shared local Ray is stopped for good. Starting Ray again in the s
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Move the tests with a Ray head of their own to the end (stable: every other test keeps its order)."""
     items.sort(key=lambda item: bool(OWN_RAY_FIXTURES & set(getattr(item, "fixturenames", ()))))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sfp_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The platform's home (`SFP_HOME`: the default MLflow store, the logs) in a temporary folder for the whole
+    session, inherited by the Ray workers and subprocesses the tests start: no test writes to the user's `~/.sfp`."""
+    home = tmp_path_factory.mktemp("sfp-home")
+    saved = os.environ.get("SFP_HOME")
+    os.environ["SFP_HOME"] = str(home)
+    yield home
+    if saved is None:
+        os.environ.pop("SFP_HOME", None)
+    else:
+        os.environ["SFP_HOME"] = saved
 
 
 @pytest.fixture(scope="session")
