@@ -22,6 +22,11 @@ both sides of a ratio ran in the same round). Before the rounds, each contender 
 workers and the pool start there). Output bytes per clip are compared with the source video's.
 
     .venv/bin/python benchmarks/bench_preprocess.py --clips 24 --lavfi 4 --rounds 3   # the defaults, 3-5 min
+
+`--ava N` measures instead the wall time of the AVA job over N movies (lavfi `testsrc2`, 1280x720 H.264 at 30 fps,
+`--movie-sec` long, stored over all but their first and last 2.5 s in 10 s segments), a movie per task (today's
+plan: `clips_per_shard` below a movie's segments, as AVA's 90-segment movies are at 64) against
+`output.segments_per_task` (`--segments-per-task`), back to back in each round, the order alternating.
 """
 
 from __future__ import annotations
@@ -254,6 +259,64 @@ def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[
     return [header] + report(results, bench.videos), results
 
 
+# --- AVA: a movie per task, or in parts ---------------------------------------------------------------------------
+
+
+def make_movies(root: Path, movies: int, seconds: int) -> Path:
+    """`movies` lavfi movies under `root/movies` and their movie list (the AVA format's other manifest)."""
+    (root / "movies").mkdir(parents=True, exist_ok=True)
+    names = [f"movie{index:02d}.mp4" for index in range(movies)]
+    for index, name in enumerate(names):
+        if not (root / "movies" / name).exists():
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                            f"testsrc2=s=1280x720:r=30:d={seconds}", "-vf", f"hue=h={index * 40}", "-c:v", "libx264",
+                            "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", str(root / "movies" / name)],
+                           check=True)
+    (root / "movies.txt").write_text("".join(f"{name}\n" for name in names))
+    return root / "movies.txt"
+
+
+def run_ava_job(movie_list: Path, output: Path, seconds: int,
+                segments_per_task: int | None) -> tuple[float, float, int]:
+    """Wall seconds and CPU seconds of the AVA job into a fresh store, and its task count."""
+    config = validate(PreprocessConfig, {
+        "dataset": {"format": "ava", "manifest": str(movie_list), "video_root": str(movie_list.parent / "movies"),
+                    "ava": {"keyframe_range": [4, seconds - 4], "margin_sec": 1.5, "segment_sec": 10}},
+        "decode": {"fps": FPS, "short_side": SHORT_SIDE, "jpeg_qscale": QSCALE},
+        "output": {"uri": str(output), "clips_per_shard": 1, "segments_per_task": segments_per_task},
+        "tracking": {"enabled": False}, "error_budget": 0.0,
+    }, source="bench_preprocess")
+    started = time.perf_counter()
+    summary = run_preprocess(config)
+    wall = time.perf_counter() - started
+    return wall, summary.cpu_seconds, len(FrameStore.open(str(output)).manifest.shards)
+
+
+def run_ava(movie_list: Path, scratch: Path, *, cores: int, seconds: int, segments_per_task: int,
+            rounds: int) -> list[str]:
+    init_ray(num_cpus=cores)
+    run_ava_job(movie_list, scratch / "warm-up", seconds, segments_per_task)
+    walls: dict[int | None, list[float]] = {None: [], segments_per_task: []}
+    cpus: dict[int | None, list[float]] = {None: [], segments_per_task: []}
+    tasks: dict[int | None, int] = {}
+    for number in range(rounds):
+        for setting in (None, segments_per_task) if number % 2 == 0 else (segments_per_task, None):
+            output = scratch / f"round{number}-{setting}"
+            wall, cpu, tasks[setting] = run_ava_job(movie_list, output, seconds, setting)
+            walls[setting].append(wall)
+            cpus[setting].append(cpu)
+            shutil.rmtree(output)
+    ratios = [a / b for a, b in zip(walls[None], walls[segments_per_task])]
+    lines = [f"{len(movie_list.read_text().split())} movies of {seconds} s (1280x720, 30 fps), {FPS} fps, short side "
+             f"{SHORT_SIDE}, 10 s segments; {cores} Ray CPUs; medians of {rounds} round(s), back to back"]
+    for setting, name in ((None, "a movie per task"), (segments_per_task, f"{segments_per_task} segments per task")):
+        rounded = ", ".join(f"{wall:.1f}" for wall in walls[setting])
+        lines.append(f"  {name:<22}: {statistics.median(walls[setting]):6.1f} s wall, "
+                     f"{statistics.median(cpus[setting]):6.1f} CPU-s ({tasks[setting]} tasks; rounds {rounded})")
+    lines.append(f"  speed-up (median of per-round ratios): {statistics.median(ratios):.2f}x")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=24, help="copies of the fixture clip (10 s, 300 frames each)")
@@ -265,10 +328,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="clips per job task (the job's default, 64, would give one task for the whole set)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the dataset here, reused by the next run (default: a temp dir)")
+    parser.add_argument("--ava", type=int, default=0, help="instead: the AVA job over this many movies (below)")
+    parser.add_argument("--movie-sec", type=int, default=60, help="--ava: each movie's length")
+    parser.add_argument("--segments-per-task", type=int, default=2, help="--ava: the setting measured")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as temp:
         workdir = args.workdir or Path(temp)
+        if args.ava:
+            movie_list = make_movies(workdir / "ava", args.ava, args.movie_sec)
+            lines = run_ava(movie_list, Path(tempfile.mkdtemp(prefix="scratch-", dir=workdir)), cores=args.cores,
+                            seconds=args.movie_sec, segments_per_task=args.segments_per_task, rounds=args.rounds)
+            print("\n".join(lines))
+            return
         videos = make_dataset(workdir / "dataset", clips=args.clips, lavfi=args.lavfi)
         scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=workdir))
         try:
