@@ -52,14 +52,14 @@ def store(tmp_path_factory) -> FrameStore:
 
 @pytest.fixture(scope="module")
 def process_group():
+    """A one-process gloo group, shared with other modules of the session and left up: DeepSpeed caches its groups,
+    so one destroyed and made again breaks the next engine."""
     if not dist.is_initialized():
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
         dist.init_process_group("gloo", rank=0, world_size=1)
-    yield
-    dist.destroy_process_group()
 
 
 def tiny_recipe(store: FrameStore) -> TrainRecipe:

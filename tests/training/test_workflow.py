@@ -71,7 +71,7 @@ def test_a_failure_after_fit_ends_the_run_failed_and_registers_nothing(tmp_path,
     assert run.info.end_time is not None
     assert "sfp.registered_model" not in run.data.tags and "sfp.checkpoint" not in run.data.tags
     assert run.data.metrics == {}
-    assert client.search_registered_models() == []
+    assert client.search_registered_models(filter_string="name = 'after-fit-model'") == []
 
 
 def test_the_run_is_finished_when_the_block_ends(tmp_path, mlflow_dir):
