@@ -55,8 +55,8 @@ import torch
 from sfp import storage
 from sfp.config import validate
 from sfp.framestore import EncodedClip, FrameStore, ShardWriter, decode_jpeg, finalize_store
-from sfp.localstack import start_seaweedfs
-from sfp.localstack.counting_proxy import CountingProxy
+from sfp_app.localstack import start_seaweedfs
+from sfp_app.localstack.counting_proxy import CountingProxy
 from sfp_preprocess.config import PreprocessConfig
 from sfp_preprocess.job import plan_shards, source_description
 from sfp_preprocess.shard import ShardContext, process_shard

@@ -15,7 +15,7 @@ from typing import Callable, ContextManager, Iterator
 
 import pytest
 
-from sfp.localstack.seaweedfs import SeaweedFS, start_seaweedfs
+from sfp_app.localstack.seaweedfs import SeaweedFS, start_seaweedfs
 
 TEST_BUCKET = "sfp-test"
 

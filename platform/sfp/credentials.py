@@ -1,4 +1,4 @@
-"""Names that look like credentials: a job never gets them (`sfp.jobs`), MLflow never logs their values
+"""Names that look like credentials: a job never gets them (`sfp_app.jobs`), MLflow never logs their values
 (`sfp.tracking`)."""
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from sfp.localstack.processes import free_port, group_members, pid_alive, processes_with_option, stop_pids, wait_until
-from sfp.localstack.stack import Stack, StackConfig, client_env, down, up
+from sfp_app.localstack.processes import free_port, group_members, pid_alive, processes_with_option, stop_pids, wait_until
+from sfp_app.localstack.stack import Stack, StackConfig, client_env, down, up
 
 @dataclass(frozen=True)
 class CliResult:
@@ -42,7 +42,7 @@ class CliResult:
 def run_sfp_jobs(stack: Stack, *argv: str, env: dict[str, str] | None = None) -> CliResult:
     """`sfp jobs ARGV` in a shell set up by `eval "$(sfp stack env)"` (S3 keys included: they must stay here), with
     `env` on top."""
-    from sfp.cli import jobs as jobs_cli
+    from sfp_app.cli import jobs as jobs_cli
     from sfp.errors import SfpError
 
     parser = argparse.ArgumentParser(prog="sfp")

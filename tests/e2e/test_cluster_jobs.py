@@ -47,7 +47,7 @@ def test_preprocessing_job_writes_the_frame_store_to_s3(cluster_run, s3_env) -> 
 def test_training_job_checkpoints_to_s3_and_is_tracked_and_registered(cluster_run, local_stack) -> None:
     from mlflow.tracking import MlflowClient
 
-    from sfp.jobs import connect
+    from sfp_app.jobs import connect
 
     assert cluster_run.train.code == 0, cluster_run.train
     assert f"job {submission_id(cluster_run.train)} SUCCEEDED" in cluster_run.train.out
@@ -85,7 +85,7 @@ def test_training_job_checkpoints_to_s3_and_is_tracked_and_registered(cluster_ru
 
 
 def test_jobs_carry_settings_and_code_but_no_credentials(cluster_run, local_stack) -> None:
-    from sfp.jobs import connect
+    from sfp_app.jobs import connect
 
     secret = local_stack.seaweedfs.secret_key
     client = connect(local_stack.ray.dashboard_url, {"RAY_AUTH_TOKEN_PATH": str(local_stack.ray.token_path)})
@@ -102,12 +102,12 @@ def test_jobs_carry_settings_and_code_but_no_credentials(cluster_run, local_stac
         assert ".git" in info.runtime_env["excludes"] and ".venv/" in info.runtime_env["excludes"]
         recorded = json.dumps([info.runtime_env, info.metadata, info.entrypoint])
         assert secret not in recorded and local_stack.seaweedfs.access_key not in recorded
-        assert info.entrypoint.startswith("python -m sfp.cli.main ")
+        assert info.entrypoint.startswith("python -m sfp_app.cli.main ")
 
 
 def test_job_imports_the_packaged_checkout_with_the_clusters_python(local_stack, repo_root) -> None:
     """`python` in a job is the head's interpreter and `sfp` comes from the uploaded working dir, not the install."""
-    from sfp.jobs import connect, job_spec, wait_for_end
+    from sfp_app.jobs import connect, job_spec, wait_for_end
 
     client = connect(local_stack.ray.dashboard_url, {"RAY_AUTH_TOKEN_PATH": str(local_stack.ray.token_path)})
     spec = job_spec(["--help"], repo_root, {})
@@ -142,7 +142,7 @@ def test_a_missing_dataset_fails_the_job_with_its_reason(sfp_jobs) -> None:
 
 
 def test_list_logs_and_stop(cluster_run, local_stack, sfp_jobs) -> None:
-    from sfp.jobs import connect, wait_for_end
+    from sfp_app.jobs import connect, wait_for_end
 
     listed = sfp_jobs("list", "--json")
     assert listed.code == 0, listed

@@ -14,7 +14,7 @@ MIN_MAP_GAIN = 0.1  # fine-tuned minus untrained-head val mAP, in mAP points (me
 
 @pytest.fixture(scope="module")
 def demo_workdir(tmp_path_factory, ray_cluster):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     workdir = tmp_path_factory.mktemp("demo-full")
     output = io.StringIO()

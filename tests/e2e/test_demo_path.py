@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, ray_cluster):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     workdir = tmp_path_factory.mktemp("demo")
     overrides = [

@@ -287,7 +287,7 @@ def test_rayjob_runs_its_stage_on_the_raycluster(stage: str) -> None:
     assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
     assert job["spec"]["entrypoint"].startswith(f"sfp {command} --config {APP_DIR}/configs/")
     # the entrypoint is a command line our CLI accepts, naming a recipe that exists in the repository
-    from sfp.cli.main import build_parser
+    from sfp_app.cli.main import build_parser
 
     arguments = build_parser().parse_args(job["spec"]["entrypoint"].split()[1:])
     assert arguments.command == command
@@ -485,7 +485,7 @@ def test_every_bucket_named_in_configs_and_infra_is_granted_by_the_iam_policies(
 
 
 def test_one_set_of_bucket_names_the_local_stack_and_the_cloud_share() -> None:
-    from sfp.localstack.stack import StackConfig
+    from sfp_app.localstack.stack import StackConfig
 
     policies = {path.stem: granted_buckets(path) for path in IAM_POLICIES}
 

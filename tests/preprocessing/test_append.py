@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp.config import validate
 from sfp.errors import SfpError
 from sfp.framestore import FrameStore

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp.framestore import Manifest
 from sfp_preprocess.summary import PreprocessSummary
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp_preprocess.clips import SourceClip
 from sfp_preprocess.config import DecodeConfig
 from sfp_preprocess.decode import TRUNCATED_BELOW, DecodeError, DecodeParams, decode_clip, decode_rows

@@ -44,7 +44,7 @@ def test_killing_the_driver_mid_job_then_rerunning(tmp_path, fixtures_dir, ray_c
                  "--output", str(output), "--ray-address", ray.get_runtime_context().gcs_address,
                  "decode.short_side=64", f"output.clips_per_shard={PER_SHARD}", "tracking.enabled=false"]
     log = (tmp_path / "driver.log").open("wb")
-    driver = subprocess.Popen([sys.executable, "-m", "sfp.cli.main", "preprocess", *overrides], stdout=log,
+    driver = subprocess.Popen([sys.executable, "-m", "sfp_app.cli.main", "preprocess", *overrides], stdout=log,
                               stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while len(list((output / "shards").glob("*.done.json"))) < 3 and driver.poll() is None:

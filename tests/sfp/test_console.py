@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sfp import console
-from sfp.cli.main import build_parser
+from sfp_app.cli.main import build_parser
 
 
 @pytest.mark.parametrize("argv", [["--verbose", "model", "list"], ["model", "list", "--verbose"],
@@ -24,7 +24,7 @@ def test_quiet_by_default():
 
 
 def test_the_capture_lasts_as_long_as_the_command(tmp_path, capsys):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     assert main(["--verbose", "model", "list", "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 0
     assert not console.active() and not console.verbose() and console.log_path() is None

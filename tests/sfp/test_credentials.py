@@ -1,5 +1,5 @@
 from sfp.credentials import credential_name
-from sfp.jobs import CREDENTIAL_NAME
+from sfp_app.jobs import CREDENTIAL_NAME
 from sfp.tracking import SECRET_KEY_PATTERN, redact
 
 

@@ -191,7 +191,7 @@ def test_a_failed_segment_is_an_error_to_read_not_a_wrong_frame(tmp_path):
 
 
 def run_cli(argv: list[str], capsys) -> str:
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     assert main(argv) == 0
     return capsys.readouterr().out

@@ -21,7 +21,7 @@ from sfp.framestore import (
     write_shard,
 )
 from sfp.framestore.schema import SHARD_LAYOUT_KEY
-from sfp.localstack.counting_proxy import CountingProxy
+from sfp_app.localstack.counting_proxy import CountingProxy
 
 
 def grey_jpeg(value: int) -> bytes:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp.framestore import EncodedClip, ErrorRecord, FrameStore, finalize_store, shard_name_for, write_shard
 
 JPEG_END = b"\xff\xd9"

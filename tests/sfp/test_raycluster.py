@@ -3,7 +3,7 @@ not Ray's wrapper. The errors are raised by real tasks on the shared local clust
 
 import pytest
 
-from sfp.cli.main import with_original_reason
+from sfp_app.cli.main import with_original_reason
 from sfp.errors import FrameStoreError, SfpError
 from sfp.raycluster import error_chain, is_ray_error, original_reason
 

@@ -29,7 +29,7 @@ def test_the_recipe_validates_and_reads_the_example_folders_store():
 def test_config_show_prints_the_resolved_recipe(capsys):
     import yaml
 
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     assert main(["config", "show", str(CONFIGS / "my_videos_cpu.yaml"), "optim.epochs=40"]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)

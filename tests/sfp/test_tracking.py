@@ -74,7 +74,7 @@ def test_a_model_registered_in_one_folder_is_predicted_from_another(tmp_path, mo
     `sfp model list` find it from another folder, with nothing named on the command line."""
     import torch
 
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
     from sfp_train.models.config import ModelConfig, build_model
     from sfp_train.serving import ClipClassifier
 
@@ -140,7 +140,7 @@ def check_what_the_ui_shows(uri: str, run_id: str) -> None:
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_a_lookup_without_a_store_is_one_line_and_creates_none(tmp_path, monkeypatch, fixtures_dir, capsys,
                                                                  command):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
     from sfp.framestore import EncodedClip, finalize_store, shard_name_for, write_shard
 
     home = hermetic_home(tmp_path, monkeypatch)

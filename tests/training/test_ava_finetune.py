@@ -75,7 +75,7 @@ def test_keyframe_loader_reads_windows_boxes_and_labels(ava_dataset):
 def finetuned(ava_dataset):
     import torch
 
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
     from sfp_train.checkpoints import write_model_file
     from sfp_train.models.config import ModelConfig, build_model
 
@@ -146,7 +146,7 @@ def test_run_holds_map_tables_and_the_registered_detector(finetuned):
 
 @pytest.mark.extended
 def test_predict_writes_detections_for_a_new_video(finetuned, tmp_path):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
     from sfp_train.ava.annotations import read_detections
 
     root, annotations, _ = finetuned
@@ -163,7 +163,7 @@ def test_predict_writes_detections_for_a_new_video(finetuned, tmp_path):
 def test_a_pretrained_model_of_another_width_is_refused_before_training(ava_dataset, capsys):
     import torch
 
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
     from sfp_train.checkpoints import write_model_file
     from sfp_train.models.config import ModelConfig, build_model
 

@@ -119,7 +119,7 @@ def test_the_data_volume_comes_from_the_frame_store_when_it_is_readable(tmp_path
 def test_sfp_train_dry_run_prints_the_plan_and_starts_nothing(capsys):
     import ray
 
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     ray_before = ray.is_initialized()
     assert main(["train", str(K400), *ELASTIC, "--dry-run", "--train-clips", "240000", "--clips-per-s", "100"]) == 0
@@ -135,7 +135,7 @@ def test_sfp_train_dry_run_prints_the_plan_and_starts_nothing(capsys):
 
 
 def test_sfp_finetune_ava_dry_run_plans_the_detection_recipe(capsys):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
     from sfp_train.ava.recipe import AvaRecipe
 
     recipe = load_config(AvaRecipe, AVA)

@@ -22,7 +22,7 @@ def test_bad_files_are_user_errors(tmp_path):
 
 
 def test_sfp_model_import_of_a_bad_file_is_one_line(tmp_path, capsys):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     torch.save({"a": torch.zeros(1)}, tmp_path / "tiny.pt")
     argv = ["model", "import", "--from", "pytorchvideo", "--arch", "slowfast_r50", str(tmp_path / "tiny.pt")]
@@ -32,7 +32,7 @@ def test_sfp_model_import_of_a_bad_file_is_one_line(tmp_path, capsys):
 
 
 def test_sfp_model_import_offers_every_pytorchvideo_arch_the_mapping_knows():
-    from sfp.cli.model import PYTORCHVIDEO_ARCHS as offered
+    from sfp_app.cli.model import PYTORCHVIDEO_ARCHS as offered
     from sfp_train.models.pytorchvideo_import import PYTORCHVIDEO_ARCHS
 
     assert offered == tuple(PYTORCHVIDEO_ARCHS) == ("slowfast_r50", "slowfast_r101", "slowfast_r50_detection")

@@ -32,7 +32,7 @@ def test_the_recipes_cover_the_papers_models():
 @pytest.mark.parametrize("command", ["train", "finetune-ava"])
 @pytest.mark.parametrize("recipe_args", [[], ["a.yaml", "--config", "b.yaml"]])
 def test_the_recipe_is_given_once_or_the_command_stops_before_any_work(command, recipe_args, capsys):
-    from sfp.cli.main import main
+    from sfp_app.cli.main import main
 
     assert main([command, *recipe_args]) == 2
     assert capsys.readouterr().err.strip() == "sfp: error: give the recipe YAML once: positionally or with --config"

@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from sfp.cli import datasets
+from sfp_app.cli import datasets
 from sfp.errors import ConfigError
 
 TINY = ["classes=[move_right,oscillate_horizontal]", "clips_per_class=2", "duration_sec=0.5", "width=64", "height=48"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 
 
 def _fixtures() -> Path:
@@ -73,7 +73,7 @@ def test_a_missing_file_is_one_line_naming_it(tmp_path, capsys):
 
 def test_runs_as_a_module():
     completed = subprocess.run(
-        [sys.executable, "-m", "sfp.cli.main", *_arguments(), "--json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "sfp_app.cli.main", *_arguments(), "--json"], capture_output=True, text=True, check=True
     )
 
     assert json.loads(completed.stdout)["mAP"] == pytest.approx(0.09385521885, abs=1e-6)

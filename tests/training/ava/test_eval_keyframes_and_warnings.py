@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp.errors import SfpError
 from sfp_train.ava.annotations import AvaRow, read_annotation_rows, read_groundtruth
 from sfp_train.ava.evaluation import evaluate_files

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "configs" / "models"

@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp_train.models import ModelConfig, build_model, pack_pathways, preset_config
 from sfp_train.models.summary import summarize, summarize_config
 from sfp_train.models.pytorchvideo_import import import_pytorchvideo

@@ -8,8 +8,8 @@ import botocore.exceptions
 import pytest
 import s3fs
 
-from sfp.localstack.processes import group_members, pid_alive, port_is_free
-from sfp.localstack.seaweedfs import SeaweedFS, s3_client, start_seaweedfs
+from sfp_app.localstack.processes import group_members, pid_alive, port_is_free
+from sfp_app.localstack.seaweedfs import SeaweedFS, s3_client, start_seaweedfs
 
 BUCKET = "sfp-test"
 

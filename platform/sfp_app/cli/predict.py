@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sfp import tracking
-    from sfp.cli.common import load_model
+    from sfp_app.cli.common import load_model
     from sfp.errors import ConfigError, StorageError
     from sfp_preprocess.decode import DecodeError, DecodeParams
     from sfp_preprocess.probe import probe_video

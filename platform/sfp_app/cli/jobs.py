@@ -77,7 +77,7 @@ def _client(args: argparse.Namespace):
 
     import ray.job_submission  # noqa: F401  (sets up Ray's loggers, which the next line quiets)
 
-    from sfp.jobs import connect, resolve_address
+    from sfp_app.jobs import connect, resolve_address
 
     logging.getLogger("ray").setLevel(logging.WARNING)  # not a line per file packaged and per websocket closed
     return connect(resolve_address(args.address, os.environ), os.environ)
@@ -91,7 +91,7 @@ def _write(text: str) -> None:
 @_ray_errors
 def run_submit(args: argparse.Namespace) -> int:
     from sfp.errors import SfpError
-    from sfp.jobs import failure_reason, follow_logs, job_spec, project_root, wait_for_end
+    from sfp_app.jobs import failure_reason, follow_logs, job_spec, project_root, wait_for_end
 
     arguments = args.arguments[1:] if args.arguments[:1] == ["--"] else args.arguments
     extra_env = {}
@@ -124,7 +124,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
 @_ray_errors
 def run_logs(args: argparse.Namespace) -> int:
-    from sfp.jobs import follow_logs
+    from sfp_app.jobs import follow_logs
 
     client = _client(args)
     if args.follow:
@@ -146,7 +146,7 @@ def run_stop(args: argparse.Namespace) -> int:
 
 @_ray_errors
 def run_list(args: argparse.Namespace) -> int:
-    from sfp.cli.common import print_json
+    from sfp_app.cli.common import print_json
 
     jobs = sorted(
         (job for job in _client(args).list_jobs() if job.submission_id),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sfp.errors import SfpError
-from sfp.localstack.processes import (
+from sfp_app.localstack.processes import (
     HEALTH_TIMEOUT_S,
     find_executable,
     log_tail,

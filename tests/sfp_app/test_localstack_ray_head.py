@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sfp.localstack.ray_head import write_python_shims
+from sfp_app.localstack.ray_head import write_python_shims
 
 
 def test_python_on_the_heads_path_is_this_interpreter_and_only_python(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sfp.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
+from sfp_app.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from sfp.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
-from sfp.cli.train import add_dry_run
+from sfp_app.cli.common import add_overrides, add_ray_address, add_recipe, recipe_path
+from sfp_app.cli.train import add_dry_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

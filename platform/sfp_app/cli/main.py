@@ -1,6 +1,6 @@
 """Entry point of the `sfp` console script.
 
-Each command group lives in its own module under `sfp.cli` and exposes `register(subparsers)`; heavy imports
+Each command group lives in its own module under `sfp_app.cli` and exposes `register(subparsers)`; heavy imports
 (torch, ray, mlflow) happen inside the command handlers so that `sfp --help` stays fast.
 """
 
@@ -18,20 +18,20 @@ PACKAGE = "slowfast-platform"
 SIGPIPE_EXIT = 128 + 13  # what a shell reports for a tool that a closed pipe stopped (`yes | head -1`)
 
 COMMAND_MODULES = (
-    "sfp.cli.config",
-    "sfp.cli.datasets",
-    "sfp.cli.preprocess",
-    "sfp.cli.framestore",
-    "sfp.cli.train",
-    "sfp.cli.finetune_ava",
-    "sfp.cli.predict",
-    "sfp.cli.evaluate",
-    "sfp.cli.model",
-    "sfp.cli.ava",
-    "sfp.cli.demo",
-    "sfp.cli.experiment",
-    "sfp.cli.stack",
-    "sfp.cli.jobs",
+    "sfp_app.cli.config",
+    "sfp_app.cli.datasets",
+    "sfp_app.cli.preprocess",
+    "sfp_app.cli.framestore",
+    "sfp_app.cli.train",
+    "sfp_app.cli.finetune_ava",
+    "sfp_app.cli.predict",
+    "sfp_app.cli.evaluate",
+    "sfp_app.cli.model",
+    "sfp_app.cli.ava",
+    "sfp_app.cli.demo",
+    "sfp_app.cli.experiment",
+    "sfp_app.cli.stack",
+    "sfp_app.cli.jobs",
 )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sfp.errors import SfpError
-from sfp.localstack.processes import (
+from sfp_app.localstack.processes import (
     HEALTH_TIMEOUT_S,
     find_executable,
     free_port,

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sfp.cli.common import add_overrides
+from sfp_app.cli.common import add_overrides
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo.yaml"
 

@@ -23,10 +23,10 @@ from pydantic import Field
 
 from sfp.config import StrictModel
 from sfp.errors import SfpError
-from sfp.localstack.mlflow_server import MlflowServer, launch_mlflow_server
-from sfp.localstack.processes import port_is_free
-from sfp.localstack.ray_head import RayHead, launch_ray_head
-from sfp.localstack.seaweedfs import SeaweedFS, launch_seaweedfs
+from sfp_app.localstack.mlflow_server import MlflowServer, launch_mlflow_server
+from sfp_app.localstack.processes import port_is_free
+from sfp_app.localstack.ray_head import RayHead, launch_ray_head
+from sfp_app.localstack.seaweedfs import SeaweedFS, launch_seaweedfs
 
 STATE_FILE = "stack.json"
 STATE_VERSION = 1

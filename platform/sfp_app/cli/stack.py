@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from sfp.localstack.stack import StackConfig, format_exports, client_env, up
+    from sfp_app.localstack.stack import StackConfig, format_exports, client_env, up
 
     config = StackConfig(
         data_dir=args.data_dir,
@@ -59,7 +59,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from sfp.localstack.stack import down
+    from sfp_app.localstack.stack import down
 
     stopped = down(args.data_dir)
     print(f"stopped: {', '.join(stopped)}" if stopped else f"nothing running recorded in {args.data_dir}")
@@ -67,7 +67,7 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from sfp.localstack.stack import status
+    from sfp_app.localstack.stack import status
 
     statuses = status(args.data_dir)
     healthy = all(service.healthy for service in statuses)
@@ -82,7 +82,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_env(args: argparse.Namespace) -> int:
     from sfp.errors import SfpError
-    from sfp.localstack.stack import client_env, format_exports, read_stack
+    from sfp_app.localstack.stack import client_env, format_exports, read_stack
 
     stack = read_stack(args.data_dir)
     if stack is None:

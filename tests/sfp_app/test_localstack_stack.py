@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sfp.cli import stack as stack_cli
+from sfp_app.cli import stack as stack_cli
 from sfp.errors import SfpError
-from sfp.localstack.processes import free_port, group_members, pid_alive, processes_with_option
-from sfp.localstack.stack import STATE_FILE, StackConfig, down, format_exports, read_stack, status, up
+from sfp_app.localstack.processes import free_port, group_members, pid_alive, processes_with_option
+from sfp_app.localstack.stack import STATE_FILE, StackConfig, down, format_exports, read_stack, status, up
 
 
 def run_cli(*argv: str) -> int:

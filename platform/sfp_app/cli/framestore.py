@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sfp.cli.common import PositionalDashParser, print_json
+from sfp_app.cli.common import PositionalDashParser, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +61,7 @@ LS_COLUMNS = ("clip_id", "path", "label", "split", "num_frames", "fps", "width",
 
 def run_ls(args: argparse.Namespace) -> int:
     from sfp import storage
-    from sfp.cli.readable import readable
+    from sfp_app.cli.readable import readable
     from sfp.framestore import FrameStore
     from sfp.framestore.schema import INDEX_FILE
 
@@ -95,7 +95,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from sfp import storage
-    from sfp.cli.readable import readable
+    from sfp_app.cli.readable import readable
     from sfp.errors import ConfigError, StorageError
     from sfp.framestore import FrameStore
     from sfp.framestore.schema import INDEX_FILE

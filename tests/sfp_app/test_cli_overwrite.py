@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sfp.cli.main import main
-from sfp.cli.overwrite import clear_store
+from sfp_app.cli.main import main
+from sfp_app.cli.overwrite import clear_store
 from sfp.framestore import EncodedClip, ErrorRecord, FrameStore, finalize_store, shard_name_for, write_shard
 
 

@@ -8,7 +8,7 @@ from importlib.metadata import version
 import pytest
 import yaml
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -18,7 +18,7 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def test_version_is_the_installed_package_version(repo_root):
-    completed = subprocess.run([sys.executable, "-m", "sfp.cli.main", "--version"], capture_output=True, text=True,
+    completed = subprocess.run([sys.executable, "-m", "sfp_app.cli.main", "--version"], capture_output=True, text=True,
                                cwd=repo_root, check=True)
 
     assert completed.stdout == f"sfp {version('slowfast-platform')}\n"

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sfp.cli.common import add_overrides, add_ray_address
+from sfp_app.cli.common import add_overrides, add_ray_address
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "ablation.yaml"
 DEMO_SECTIONS = ("synth", "preprocess", "train")
@@ -51,7 +51,7 @@ def load_sections(config: Path, overrides: list[str]) -> dict:
 
 def run_ablation_command(args: argparse.Namespace) -> int:
     from sfp import tracking
-    from sfp.cli.demo import resolve_sections
+    from sfp_app.cli.demo import resolve_sections
     from sfp.config import validate
     from sfp.raycluster import init_ray
     from sfp_preprocess.config import PreprocessConfig

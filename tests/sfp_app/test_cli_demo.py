@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sfp.cli.demo import DEFAULT_CONFIG, resolve_sections
+from sfp_app.cli.demo import DEFAULT_CONFIG, resolve_sections
 from sfp.config import apply_overrides, read_yaml
 
 

@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from sfp.localstack.counting_proxy import Counts, CountingProxy
-from sfp.localstack.seaweedfs import s3_client
+from sfp_app.localstack.counting_proxy import Counts, CountingProxy
+from sfp_app.localstack.seaweedfs import s3_client
 
 
 def client_via(proxy: CountingProxy, server):

@@ -6,7 +6,7 @@
     follow_logs(client, submission_id, sys.stdout.write)
     info = wait_for_end(client, submission_id)
 
-The job runs `python -m sfp.cli.main <arguments>` in this checkout, packaged as the job's working directory (what
+The job runs `python -m sfp_app.cli.main <arguments>` in this checkout, packaged as the job's working directory (what
 git ignores stays behind); `PYTHONPATH` names the three package folders inside it, so the job imports the code that
 was submitted, not whatever version is installed on the cluster (`SFP_CODE_VERSION` carries the submitter's git
 commit, which the copy cannot tell). Settings (the MLflow server, the S3 endpoint and region) travel with the job as
@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from sfp.credentials import credential_name
 from sfp.errors import SfpError
 
-ENTRYPOINT = "python -m sfp.cli.main"
+ENTRYPOINT = "python -m sfp_app.cli.main"
 PACKAGE_DIRS = ("platform", "preprocessing", "training")  # relative to the job's working directory
 SETTINGS_ENV = (  # settings a job gets from the submitting shell when they are set there
     "MLFLOW_TRACKING_URI",

@@ -4,6 +4,6 @@
 services for a laptop session. Importing this package starts nothing.
 """
 
-from sfp.localstack.seaweedfs import SeaweedFS, start_seaweedfs
+from sfp_app.localstack.seaweedfs import SeaweedFS, start_seaweedfs
 
 __all__ = ["SeaweedFS", "start_seaweedfs"]

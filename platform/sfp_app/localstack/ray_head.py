@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sfp.errors import SfpError
-from sfp.localstack.processes import (
+from sfp_app.localstack.processes import (
     HEALTH_TIMEOUT_S,
     find_executable,
     free_port,
@@ -149,7 +149,7 @@ def ensure_token(path: Path) -> Path:
 def write_python_shims(folder: Path) -> Path:
     """`folder/python` and `folder/python3`: scripts that run this interpreter, for the head's PATH.
 
-    A job's entrypoint (`python -m sfp.cli.main ...`) runs in the head's environment, where `python` must be the
+    A job's entrypoint (`python -m sfp_app.cli.main ...`) runs in the head's environment, where `python` must be the
     interpreter Ray runs on whether or not the shell that started the stack had its virtualenv activated. Only
     `python` is redirected: the rest of the virtualenv's `bin/` stays off PATH (its `ninja`, another version than the
     system's, would make every job rebuild the C++ extensions that runs outside jobs built, and the other way round).

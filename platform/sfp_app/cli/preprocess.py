@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sfp.cli.common import add_overrides, add_ray_address
+from sfp_app.cli.common import add_overrides, add_ray_address
 from sfp.errors import ConfigError
 
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _overwrite(config) -> None:
-    from sfp.cli.overwrite import check_source_exists, clear_store
+    from sfp_app.cli.overwrite import check_source_exists, clear_store
 
     if getattr(config.output, "append", False):
         raise ConfigError("--overwrite replaces the store, --append adds to it: give one of them")

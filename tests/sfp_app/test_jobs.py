@@ -1,4 +1,4 @@
-"""`sfp.jobs`: which cluster, which token, what a job carries (settings and code, never credentials), why it failed.
+"""`sfp_app.jobs`: which cluster, which token, what a job carries (settings and code, never credentials), why it failed.
 The jobs themselves run in `tests/e2e/test_cluster_jobs.py`."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from sfp.cli import jobs as jobs_cli
+from sfp_app.cli import jobs as jobs_cli
 from sfp.errors import SfpError
-from sfp.jobs import (
+from sfp_app.jobs import (
     _api_address_only,
     auth_headers,
     failure_reason,
@@ -104,7 +104,7 @@ def test_the_checkout_is_the_given_one_or_the_one_around_the_current_folder(
 
 def test_a_job_runs_sfp_as_a_module_on_the_packaged_code(repo_root: Path) -> None:
     spec = job_spec(["train", "configs/demo recipe.yaml", "optim.epochs=2"], repo_root, {"AWS_REGION": "eu-west-1"})
-    assert spec.entrypoint == "python -m sfp.cli.main train 'configs/demo recipe.yaml' optim.epochs=2"
+    assert spec.entrypoint == "python -m sfp_app.cli.main train 'configs/demo recipe.yaml' optim.epochs=2"
     assert shlex.split(spec.entrypoint)[3:] == ["train", "configs/demo recipe.yaml", "optim.epochs=2"]
     assert spec.runtime_env["working_dir"] == str(repo_root)
     assert spec.runtime_env["excludes"][0] == ".git" and ".venv/" in spec.runtime_env["excludes"]

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sfp.cli.common import add_overrides
+from sfp_app.cli.common import add_overrides
 
 KINDS = ("train", "finetune-ava", "preprocess", "model", "demo")
 
@@ -80,7 +80,7 @@ def resolve(path: Path, overrides: list[str], kind: str | None = None, workdir: 
 
 def _resolve_demo(data: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """The demo's sections with their locations under `workdir`, each validated as `sfp demo` does."""
-    from sfp.cli.demo import resolve_sections, validate_ava_stage
+    from sfp_app.cli.demo import resolve_sections, validate_ava_stage
     from sfp.config import validate
     from sfp_preprocess.config import PreprocessConfig
     from sfp_preprocess.synth.render import SynthConfig

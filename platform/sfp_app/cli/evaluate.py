@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sfp.cli.common import add_overrides, add_ray_address, print_json
+from sfp_app.cli.common import add_overrides, add_ray_address, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sfp import storage, tracking
-    from sfp.cli.common import load_model
-    from sfp.cli.readable import check_shards, readable
+    from sfp_app.cli.common import load_model
+    from sfp_app.cli.readable import check_shards, readable
     from sfp.config import apply_overrides, read_yaml, validate
     from sfp.errors import ConfigError, StorageError
     from sfp.framestore import FrameStore

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sfp.cli.main import main
+from sfp_app.cli.main import main
 from sfp.framestore import EncodedClip, FrameStore, finalize_store, shard_name_for, write_shard
 
 DASH_IDS = ("-LZs5myI0JV_000240_000242", "-oAbCdEfGhI_000010_000020", "-h_ZZZZZZZZ_000000_000010")
@@ -234,7 +234,7 @@ def test_predict_into_a_folder_that_does_not_exist_is_one_line(fixtures_dir, tmp
 def test_a_closed_pipe_ends_quietly_as_unix_tools_do(store, repo_root):
     # `sfp framestore ls URI | head`: the reader is gone before sfp writes (it closes its end at once, while sfp
     # is still importing), so every write fails with EPIPE
-    process = subprocess.Popen([sys.executable, "-m", "sfp.cli.main", "framestore", "ls", store],
+    process = subprocess.Popen([sys.executable, "-m", "sfp_app.cli.main", "framestore", "ls", store],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=repo_root)
     process.stdout.close()
     stderr = process.stderr.read().decode()
@@ -248,7 +248,7 @@ def test_head_of_a_listing_gets_its_lines_and_no_traceback(tmp_path, repo_root):
     uri = str(tmp_path / "big")
     build_store(uri, clip_ids=[f"clip{number:05d}_{'x' * 40}" for number in range(1500)])  # > 64 KiB listed
 
-    completed = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} -m sfp.cli.main framestore ls "
+    completed = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} -m sfp_app.cli.main framestore ls "
                                 f"{uri} | head -2"], capture_output=True, text=True, cwd=repo_root, timeout=120)
 
     lines = completed.stdout.splitlines()
