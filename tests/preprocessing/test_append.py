@@ -149,7 +149,7 @@ def test_training_on_an_appended_store_reads_the_union_and_tags_its_version(tmp_
     from sfp import tracking
     from sfp_preprocess.synth.render import SynthConfig, render_dataset
     from sfp_train.recipe import TrainRecipe
-    from sfp_train.trainer import run_training
+    from sfp_train.workflow import PretrainTask, train
 
     synth = SynthConfig(clips_per_class=4, width=96, height=72, classes=["move_left", "move_right", "move_up"])
     render_dataset(synth, tmp_path / "data")
@@ -178,7 +178,7 @@ def test_training_on_an_appended_store_reads_the_union_and_tags_its_version(tmp_
         "tracking": {"local_dir": str(tmp_path / "mlflow")},
         "log_every_n_steps": 1,
     })
-    result = run_training(recipe)
+    result = train(recipe, PretrainTask(recipe))
     assert result.classes == manifest.classes
     tracking.configure(tracking.TrackingConfig(local_dir=str(tmp_path / "mlflow")))
     run = MlflowClient().get_run(result.run_id)

@@ -114,7 +114,10 @@ def test_killed_worker_is_recovered_and_a_rerun_resumes_on_the_one_worker_that_f
     (min_workers), which restores the 2-worker checkpoint, accumulates 3 micro batches per step at the recipe's batch
     and learning rate, and ends with the steps that each epoch's world size gives."""
     from sfp_train.checkpoints import read_train_state
-    from sfp_train.trainer import run_training
+    from sfp_train.workflow import PretrainTask, train
+
+    def run_training(config):  # the workflow's training half: no final evaluation or registration
+        return train(config, PretrainTask(config))
 
     outcome: dict = {}
     config = recipe(tmp_path, framestore, "killed", epochs=3)

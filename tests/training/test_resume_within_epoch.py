@@ -132,8 +132,7 @@ def test_two_runs_of_a_recipe_give_the_same_weights_and_another_seed_others(ray_
 
 
 def test_a_checkpoint_within_an_epoch_resumes_at_its_share_of_the_epoch_at_another_global_batch(store):
-    from sfp_train.checkpoints import TrainState
-    from sfp_train.loop import resumed_step
+    from sfp_train.checkpoints import TrainState, resumed_step
 
     recipe = TrainRecipe.model_validate({
         "name": "elastic", "data": {"framestore": store.uri}, "optim": {"batch_size": 1024},

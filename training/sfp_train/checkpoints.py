@@ -1,13 +1,14 @@
 """Checkpoints: what a training checkpoint holds and how it is read back, with or without DeepSpeed.
 
-A checkpoint folder (one per reported epoch, in Ray Train's storage) holds
+A checkpoint folder (one per reported epoch, or step with `checkpoint.every_n_steps`, in Ray Train's storage) holds
 - `deepspeed/`: the engine's state from every rank (model, optimiser, ZeRO shards), for resuming;
 - `model.pt`: rank 0's plain state dict with the model config and class names, for evaluation and registration;
-- `train_state.json`: the epoch and optimiser step reached, the number of workers that wrote it, and the resolved
-  recipe.
+- `train_state.json`: the epoch and optimiser step reached (and the step within the epoch), the number of workers
+  that wrote it, and the resolved recipe.
 
-This module writes and reads them (the loop's `save_checkpoint` / `restore` hand it the folder Ray Train gives), and
-fetches a model from wherever one is kept: a checkpoint folder or a `model.pt` (local or s3://), or the MLflow
+This module writes and reads them, reports them to Ray Train from the training loop (`report_checkpoint`, uploaded
+while training goes on) and restores the latest (`restore_latest`, `resumed_step` for one written within an epoch),
+and fetches a model from wherever one is kept: a checkpoint folder or a `model.pt` (local or s3://), or the MLflow
 registry (`models:/name@alias`, `runs:/...`).
 """
 
@@ -94,7 +95,10 @@ def load_network(source: str, tracking_config: tracking.TrackingConfig) -> nn.Mo
     `ClipClassifier` / `ClipDetector`), a checkpoint folder or a `model.pt`. A source that cannot be loaded is one
     `SfpError` line that begins with `source`."""
     if source.startswith(("models:/", "runs:/")):
-        tracking.configure(tracking_config)
+        try:  # a lookup: a local store that is not there is an error, not a new empty store
+            tracking.configure_existing(tracking_config)
+        except ModelError as error:
+            raise SfpError(f"{source}: cannot load it: {error}") from None
         try:
             loaded = tracking.load_model(source)
         except Exception as error:  # MLflow raises its own exception types for unknown names and aliases
@@ -132,3 +136,54 @@ def classifier_from_checkpoint(checkpoint_uri: str, recipe: TrainRecipe | None =
                                 clip_frames=recipe.model.clip_frames, sampling_rate=recipe.data.sampling_rate,
                                 crop_size=recipe.data.test_crop_size, mean=recipe.data.mean, std=recipe.data.std)
     return classifier, recipe
+
+
+# --- Ray Train: the training loop's checkpoints ---------------------------------------------------------------
+
+
+def report_checkpoint(model_engine, recipe, classes: list[str], state: TrainState, metrics: dict) -> None:
+    """Every rank writes its DeepSpeed state to local disk; rank 0 adds the plain model and the train state; Ray
+    Train uploads the folder on a background thread while training goes on (and deletes it after)."""
+    import ray.train
+
+    from sfp_train import engine
+
+    folder = tempfile.mkdtemp(prefix="sfp-ckpt-")
+    engine.save_engine_state(model_engine, folder)
+    if ray.train.get_context().get_world_rank() == 0:
+        module = model_engine.module
+        write_model_file(Path(folder), module, recipe.model.model_dump(mode="json"), classes)
+        write_train_state(Path(folder), state)
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder),
+                     checkpoint_upload_mode=ray.train.CheckpointUploadMode.ASYNC)
+
+
+def restore_latest(model_engine, world_size: int) -> TrainState | None:
+    """The latest checkpoint's engine and train state; rank 0 says so when it was written by another number of
+    workers (ZeRO stage 0, which elastic recipes require, reloads at any)."""
+    import ray.train
+
+    from sfp_train import engine
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        engine.load_engine_state(model_engine, folder)
+        state = read_train_state(Path(folder))
+    saved = state.world_size
+    if ray.train.get_context().get_world_rank() == 0:
+        where = f"epoch {state.epoch}" + (f", step {state.step_in_epoch} of it" if state.step_in_epoch else "")
+        written = f"; the checkpoint was written by {saved}" if saved is not None and saved != world_size else ""
+        print(f"sfp: resuming at {where} (global step {state.global_step}) with {world_size} workers{written}",
+              flush=True)
+    return state
+
+
+def resumed_step(state: TrainState, recipe, global_batch: int) -> int:
+    """Where in epoch `state.epoch` a resumed run starts: the steps done there, converted from the global batch they
+    were taken at (the checkpoint's number of workers) to this run's."""
+    if not state.step_in_epoch:
+        return 0
+    written_at = recipe.batch_at(state.world_size).global_batch if state.world_size else global_batch
+    return state.step_in_epoch * written_at // global_batch

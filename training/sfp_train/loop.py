@@ -22,9 +22,7 @@ run also hands over its initial weights (an object ref of the transferred state 
 from __future__ import annotations
 
 import itertools
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -144,21 +142,6 @@ def broadcast_buffers(module: torch.nn.Module) -> None:
         dist.broadcast(buffer, src=0)
 
 
-def save_checkpoint(model_engine, recipe, classes: list[str], state: checkpoints.TrainState, metrics: dict) -> None:
-    """Every rank writes its DeepSpeed state to local disk; rank 0 adds the plain model and the train state; Ray
-    Train uploads the folder on a background thread while training goes on (and deletes it after)."""
-    import ray.train
-
-    folder = tempfile.mkdtemp(prefix="sfp-ckpt-")
-    engines.save_engine_state(model_engine, folder)
-    if ray.train.get_context().get_world_rank() == 0:
-        module = model_engine.module
-        checkpoints.write_model_file(Path(folder), module, recipe.model.model_dump(mode="json"), classes)
-        checkpoints.write_train_state(Path(folder), state)
-    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder),
-                     checkpoint_upload_mode=ray.train.CheckpointUploadMode.ASYNC)
-
-
 def step_checkpoints(model_engine, recipe, classes: list[str], loop_config: dict, world_size: int, epoch: int,
                      steps_per_epoch: int) -> Callable[[int], None] | None:
     """`train_epoch`'s `after_step` for `checkpoint.every_n_steps`: a checkpoint within the epoch every that many
@@ -170,40 +153,12 @@ def step_checkpoints(model_engine, recipe, classes: list[str], loop_config: dict
     def after_step(step_in_epoch: int) -> None:
         if model_engine.global_steps % every or step_in_epoch >= steps_per_epoch:
             return
-        state = checkpoints.TrainState(epoch, model_engine.global_steps, loop_config["recipe"],
+        state = checkpoints.TrainState(epoch, model_engine.global_steps, recipe.model_dump(mode="json"),
                                        loop_config["mlflow_run_id"], world_size, step_in_epoch)
-        save_checkpoint(model_engine, recipe, classes, state, {"epoch": epoch, "global_step": state.global_step})
+        checkpoints.report_checkpoint(model_engine, recipe, classes, state,
+                                      {"epoch": epoch, "global_step": state.global_step})
 
     return after_step
-
-
-def restore(model_engine, world_size: int) -> checkpoints.TrainState | None:
-    """The latest checkpoint's engine and train state; rank 0 says so when it was written by another number of
-    workers (ZeRO stage 0, which elastic recipes require, reloads at any)."""
-    import ray.train
-
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return None
-    with checkpoint.as_directory() as folder:
-        engines.load_engine_state(model_engine, folder)
-        state = checkpoints.read_train_state(Path(folder))
-    saved = state.world_size
-    if ray.train.get_context().get_world_rank() == 0:
-        where = f"epoch {state.epoch}" + (f", step {state.step_in_epoch} of it" if state.step_in_epoch else "")
-        written = f"; the checkpoint was written by {saved}" if saved is not None and saved != world_size else ""
-        print(f"sfp: resuming at {where} (global step {state.global_step}) with {world_size} workers{written}",
-              flush=True)
-    return state
-
-
-def resumed_step(state: checkpoints.TrainState, recipe, global_batch: int) -> int:
-    """Where in epoch `state.epoch` a resumed run starts: the steps done there, converted from the global batch they
-    were taken at (the checkpoint's number of workers) to this run's."""
-    if not state.step_in_epoch:
-        return 0
-    written_at = recipe.batch_at(state.world_size).global_batch if state.world_size else global_batch
-    return state.step_in_epoch * written_at // global_batch
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -213,7 +168,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     classes: list[str] = loop_config["classes"]
     task = loop_config.get("task") or ClassificationTask(classes)  # what is learnt: loss, metrics, validation
-    recipe = task.recipe(loop_config["recipe"])
+    recipe = loop_config["recipe"]  # validated on the driver: a TrainRecipe or an AvaRecipe
+    recipe_dump = recipe.model_dump(mode="json")  # what each checkpoint's train state carries
     rank = ray.train.get_context().get_world_rank()
     world_size = ray.train.get_context().get_world_size()  # elastic runs: any count in the recipe's range
     elastic = recipe.batch_at(world_size)  # the global batch nearest the recipe's here (README: Elastic workers)
@@ -236,8 +192,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         model, engine=recipe.engine, optim=recipe.optim, micro_batch_size=recipe.micro_batch_size, device=device,
         grad_accumulation=elastic.accumulation,
     )
-    state = restore(model_engine, world_size) or checkpoints.TrainState(
-        epoch=0, global_step=0, recipe=loop_config["recipe"], world_size=world_size
+    state = checkpoints.restore_latest(model_engine, world_size) or checkpoints.TrainState(
+        epoch=0, global_step=0, recipe=recipe_dump, world_size=world_size
     )
     train_feed = loop_config["train_feed"]  # this worker builds its share of each epoch (seeded order)
     val_shard = ray.train.get_dataset_shard("val")
@@ -245,7 +201,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     decoders = loop_config["decoders"]  # the datasets' batches -> model inputs on this worker's device
 
     for epoch in range(state.epoch, recipe.optim.epochs):
-        start_step = resumed_step(state, recipe, elastic.global_batch) if epoch == state.epoch else 0
+        start_step = checkpoints.resumed_step(state, recipe, elastic.global_batch) if epoch == state.epoch else 0
         batches = epoch_batches(train_feed, epoch, start_step=start_step, steps=steps_per_epoch,
                                 micro_batch=recipe.micro_batch_size, accumulation=elastic.accumulation, device=device,
                                 decoder=decoders["train"], feed=feed)
@@ -264,10 +220,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         if run_id:
             progress.report_epoch(epoch + 1, recipe.optim.epochs, metrics)
             tracking.log_metrics(run_id, {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch + 1)
-        state = checkpoints.TrainState(epoch + 1, model_engine.global_steps, loop_config["recipe"],
+        state = checkpoints.TrainState(epoch + 1, model_engine.global_steps, recipe_dump,
                                        loop_config["mlflow_run_id"], world_size)
         if (epoch + 1) % recipe.checkpoint.every_n_epochs == 0 or last_epoch:
-            save_checkpoint(model_engine, recipe, classes, state, {**metrics, "global_step": state.global_step})
+            checkpoints.report_checkpoint(model_engine, recipe, classes, state,
+                                          {**metrics, "global_step": state.global_step})
         else:
             ray.train.report({**metrics, "global_step": state.global_step})
     if run_id:

@@ -1,7 +1,6 @@
 """What the training loop learns: the loss of a batch, the metrics it sums, and validation, per task.
 
 The per-worker loop (`loop.py`) is the same for every task; it asks the task object it is handed for
-- `recipe(data)`: the validated recipe;
 - `num_outputs`: the head's width;
 - `train_step(model_engine, batch, device)`: the loss of one micro-batch and the statistics to sum over the epoch
   (tensors on the device: summing them needs no host synchronisation);
@@ -44,11 +43,6 @@ class ClassificationTask:
     @property
     def num_outputs(self) -> int:
         return len(self.classes)
-
-    def recipe(self, data: dict):
-        from sfp_train.recipe import TrainRecipe
-
-        return TrainRecipe.model_validate(data)
 
     def train_step(self, model_engine, batch, device) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         labels = batch["label"].to(device, non_blocking=True)

@@ -13,7 +13,7 @@ from sfp.config import config_hash, flatten
 from sfp.errors import SfpError
 from sfp.framestore import FrameStore
 from sfp.raycluster import code_version
-from sfp_train.data.pipeline import TrainingInputs, training_inputs
+from sfp_train.data.pipeline import TrainingInputs
 from sfp_train.loop import train_loop_per_worker
 from sfp_train.recipe import RecipeBase, TrainRecipe
 
@@ -72,23 +72,6 @@ def lineage_tags(recipe: TrainRecipe, store: FrameStore) -> dict[str, str]:
     }
 
 
-def run_training(recipe: TrainRecipe) -> TrainingResult:
-    """Train `recipe` on the Ray cluster this process is connected to; rerunning the same name resumes it."""
-    store = FrameStore.open(recipe.data.framestore)
-    classes = store.manifest.classes
-    num_train = store.manifest.splits.get(recipe.data.train_split, 0)
-    steps = steps_per_epoch(recipe, num_train)
-
-    run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name, lineage_tags(recipe, store))
-    log_recipe(run_id, recipe)
-    tracking.log_text(run_id, store.manifest.to_json(), "dataset/_manifest.json")
-
-    model = recipe.model
-    inputs = training_inputs(store, recipe.data, num_frames=model.clip_frames, arch=model.arch, alpha=model.alpha,
-                             seed=recipe.seed)
-    return fit(recipe, inputs=inputs, classes=classes, steps=steps, run_id=run_id)
-
-
 def log_recipe(run_id: str, recipe: RecipeBase) -> None:
     tracking.log_params(run_id, flatten(recipe.model_dump(mode="json")))
     tracking.log_text(run_id, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), "config/recipe.yaml")
@@ -113,7 +96,7 @@ def fit(recipe: RecipeBase, *, inputs: TrainingInputs, classes: list[str], steps
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
-            "recipe": recipe.model_dump(mode="json"),
+            "recipe": recipe,  # the validated recipe object (pydantic models pickle): workers validate nothing again
             "classes": classes,
             "train_feed": inputs.train,
             "decoders": {"train": inputs.train_decoder, "val": inputs.val_decoder},
@@ -141,8 +124,7 @@ def fit(recipe: RecipeBase, *, inputs: TrainingInputs, classes: list[str], steps
     )
     try:
         result = trainer.fit()
-    except Exception as error:
-        tracking.end_run(run_id, status="FAILED")
+    except Exception as error:  # the workflow ends the MLflow run FAILED
         raise SfpError(f"training run {recipe.name!r} failed: {str(error).splitlines()[0][:300]}") from error
     if result.checkpoint is None:
         raise SfpError(f"training run {recipe.name!r} ended without a checkpoint")

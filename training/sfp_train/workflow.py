@@ -89,18 +89,28 @@ class WorkflowResult:
 def run_workflow(recipe: RecipeBase, task: Task) -> WorkflowResult:
     """Train, evaluate and register `recipe` on the Ray cluster this process is connected to; rerunning the same
     name resumes it."""
+    training = train(recipe, task)
+    with ending_run(training.run_id):
+        return finish(recipe, task, training)
+
+
+def train(recipe: RecipeBase, task: Task) -> TrainingResult:
+    """The workflow's first half: plan, open (or resume) the MLflow run, log the recipe and the dataset's manifest,
+    fit. The run stays open for what follows (`finish`), and ends FAILED if any of this raises."""
     import ray
 
     plan = task.plan()
     run_id = tracking.start_or_resume_run(recipe.tracking, recipe.name, plan.tags)
-    with ending_run(run_id):
+    try:
         log_recipe(run_id, recipe)
         tracking.log_text(run_id, plan.store.manifest.to_json(), "dataset/_manifest.json")
         task.before_training(run_id)
         weights = task.initial_weights()
-        training = fit(recipe, inputs=task.training_inputs(), classes=plan.classes, steps=plan.steps, run_id=run_id,
-                       task=task.loop_task(), initial_weights=None if weights is None else ray.put(weights))
-        return finish(recipe, task, training)
+        return fit(recipe, inputs=task.training_inputs(), classes=plan.classes, steps=plan.steps, run_id=run_id,
+                   task=task.loop_task(), initial_weights=None if weights is None else ray.put(weights))
+    except BaseException:
+        tracking.end_run(run_id, status="FAILED")
+        raise
 
 
 @contextmanager

@@ -30,11 +30,6 @@ class DetectionTask:
     def num_outputs(self) -> int:
         return len(self.labelmap)
 
-    def recipe(self, data: dict):
-        from sfp_train.ava.recipe import AvaRecipe
-
-        return AvaRecipe.model_validate(data)
-
     def train_step(self, model_engine, batch, device) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         from sfp_train.ava.data import flatten_boxes
 
