@@ -1,4 +1,5 @@
-"""Every user mistake is one line: `sfp: error: <what> (<where>)` on stderr and exit 2, never a traceback.
+"""Every user mistake is one line: `sfp: error: <what> (<where>)` on stderr and exit 2, never a traceback, and nothing
+is left half-written. Every command meets bad input here (the recipe commands a missing or broken recipe).
 
 Real inputs made here: a frame store written with the writer, then damaged; a local MLflow store (SQLite) with a
 registered model that has one version; a text file posing as a video. Nothing starts Ray.
@@ -255,3 +256,79 @@ def test_head_of_a_listing_gets_its_lines_and_no_traceback(tmp_path, repo_root):
     assert len(lines) == 2 and lines[0].startswith("clip_id\tpath\t") and lines[1].startswith("clip00000_")
     assert completed.stderr == ""
     assert completed.returncode == 141
+
+
+# --- every other command: a recipe, store or file that is not there or not what it says ------------------------------
+
+RECIPE_COMMANDS = {
+    "train": ["train", "{recipe}"],
+    "finetune-ava": ["finetune-ava", "{recipe}"],
+    "preprocess": ["preprocess", "{recipe}"],
+    "config show": ["config", "show", "{recipe}"],
+    "model summary": ["model", "summary", "{recipe}"],
+    "demo": ["demo", "--config", "{recipe}", "--workdir", "{tmp}/work"],
+    "experiment ablation": ["experiment", "ablation", "--config", "{recipe}"],
+}
+
+
+@pytest.mark.parametrize("command", RECIPE_COMMANDS)
+def test_a_recipe_that_is_not_there_or_not_yaml_is_one_line(command, tmp_path, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("optim: [epochs: 4\n")
+    for recipe, expected in ((tmp_path / "missing.yaml", f"sfp: error: config file not found: {tmp_path}/missing.yaml"),
+                             (broken, f"sfp: error: {broken}: not valid YAML (")):
+        argv = [part.format(recipe=recipe, tmp=tmp_path) for part in RECIPE_COMMANDS[command]]
+
+        code, out, err = run(argv, capsys)
+
+        assert (code, out) == (2, ""), (argv, err)
+        assert_one_line(err, expected)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.yaml"]  # nothing made: no work folder
+
+
+@pytest.mark.parametrize("subcommand", ["inspect", "ls", "errors", "verify"])
+def test_a_frame_store_that_is_not_there_is_one_line(subcommand, tmp_path, capsys):
+    code, out, err = run(["framestore", subcommand, str(tmp_path / "nothing")], capsys)
+
+    assert (code, out) == (2, "")
+    assert err == (f"sfp: error: {tmp_path / 'nothing'}: no frame store here (_manifest.json missing: never written, "
+                   "or still being written)\n")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_model_import_of_a_missing_or_foreign_file_is_one_line_and_writes_nothing(tmp_path, capsys):
+    foreign = tmp_path / "notes.pyth"
+    foreign.write_text("not a state dict\n")
+    output = tmp_path / "imported.pt"
+    for source, expected in ((tmp_path / "missing.pyth", f"sfp: error: state dict not found: {tmp_path}/missing.pyth"),
+                             (foreign, f"sfp: error: {foreign}: not a torch state dict (")):
+        code, out, err = run(["model", "import", str(source), "--from", "pytorchvideo", "--arch", "slowfast_r50",
+                              "-o", str(output)], capsys)
+
+        assert (code, out) == (2, "")
+        assert_one_line(err, expected)
+    assert not output.exists()
+
+
+def test_datasets_synth_with_an_unknown_key_is_one_line_and_makes_no_folder(tmp_path, capsys):
+    code, out, err = run(["datasets", "synth", "--out", str(tmp_path / "synth"), "clip_per_class=3"], capsys)
+
+    assert (code, out) == (2, "")
+    assert err == "sfp: error: config: clip_per_class: unknown key\n"
+    assert not (tmp_path / "synth").exists()
+
+
+def test_predict_on_a_video_that_is_not_there_is_one_line(tmp_path, capsys):
+    code, out, err = run(["predict", "models:/anything@any", str(tmp_path / "missing.mp4")], capsys)
+
+    assert (code, out) == (2, "")
+    assert err == f"sfp: error: {tmp_path / 'missing.mp4'}: no such video file\n"
+
+
+@pytest.mark.parametrize("action", [["list"], ["logs", "raysubmit_x"], ["stop", "raysubmit_x"]])
+def test_jobs_with_an_address_that_is_no_url_is_one_line(action, capsys):
+    code, out, err = run(["jobs", *action, "--address", "head-node"], capsys)
+
+    assert (code, out) == (2, "")
+    assert err == ("sfp: error: Jobs API address 'head-node': expected http://HOST:PORT (the Ray dashboard, "
+                   "port 8265)\n")
