@@ -5,6 +5,10 @@ What it cannot do has two kinds of cause. The video's own (not there, empty, out
 throttling that botocore's own retries did not absorb, timeouts, connection resets, denied access, expired
 credentials) says nothing about the video: the read is retried with backoff, and if it still fails the task fails
 with `SourceUnavailable`, so that no done marker freezes it and a rerun reads the video again.
+
+A remote video is downloaded whole, or, when only a window of it is needed (`stream=True`: a part of an AVA
+movie, a window of an untrimmed video), handed to ffmpeg as a presigned URL (`sandbox.SignedUrl`) that it reads
+with range requests over the span it decodes: an mp4 whose index is at the end is read there and at the span.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Callable, TypeVar
 from sfp import storage
 from sfp.errors import SfpError
 from sfp_preprocess.clips import SourceClip, expand_candidates
-from sfp_preprocess.sandbox import DecodeError
+from sfp_preprocess.sandbox import DecodeError, SignedUrl
 
 T = TypeVar("T")
 
@@ -39,12 +43,13 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
 
 
-def with_retries(read: Callable[[], T], what: str, policy: RetryPolicy) -> T:
-    """`read()`, retried on any exception but FileNotFoundError (the video's own answer, not the storage's)."""
+def with_retries(read: Callable[[], T], what: str, policy: RetryPolicy,
+                 final: tuple[type[BaseException], ...] = (FileNotFoundError,)) -> T:
+    """`read()`, retried on any exception but those in `final` (the video's own answers, not the storage's)."""
     for attempt in range(policy.attempts):
         try:
             return read()
-        except FileNotFoundError:
+        except final:
             raise
         except Exception as error:
             if attempt + 1 == policy.attempts:
@@ -66,10 +71,12 @@ def _read_first_byte(path: str) -> None:
 
 
 def locate(clip: SourceClip, video_root: str, extensions: list[str], workdir: str,
-           policy: RetryPolicy = RetryPolicy()) -> tuple[str, str, int]:
-    """Find the clip's video; return (source URI, local path to decode, size). S3 videos are downloaded first:
-    an mp4 whose index sits at the end cannot be decoded from a stream. A local file reached through a symbolic
-    link that leaves the video root is refused; a local file that cannot be opened is a storage failure."""
+           policy: RetryPolicy = RetryPolicy(), stream: bool = False,
+           expires_sec: int = 6 * 3600) -> tuple[str, str, int]:
+    """Find the clip's video; return (source URI, what ffmpeg opens, size). An S3 video is downloaded first, or
+    with `stream` signed for `expires_sec` seconds (`SignedUrl`: ffmpeg seeks in it by range requests; an mp4
+    whose index sits at the end cannot be decoded from a pipe). A local file reached through a symbolic link that
+    leaves the video root is refused; a local file that cannot be opened is a storage failure."""
     candidates = expand_candidates(clip.candidates, extensions)
     for candidate in candidates:
         fs, location = storage.open_location(candidate)
@@ -86,6 +93,8 @@ def locate(clip: SourceClip, video_root: str, extensions: list[str], workdir: st
                 raise DecodeError("locate", f"{candidate} leads outside the video root")
             with_retries(lambda: _read_first_byte(location.path), candidate, policy)
             return candidate, location.path, int(info["size"])
+        if stream:
+            return candidate, SignedUrl(fs.sign(location.path, expiration=expires_sec)), int(info["size"])
         local = os.path.join(workdir, os.path.basename(location.path))
 
         def download() -> None:

@@ -1,10 +1,16 @@
-"""Running ffmpeg and ffprobe on untrusted videos: only local files through the `file` protocol, only container
-demuxers (no playlists, concat lists, image sequences, devices or network protocols), a wall-clock limit and an
-address-space limit per process. Output is streamed, so a long movie is never held in memory at once."""
+"""Running ffmpeg and ffprobe on untrusted videos: only local files through the `file` protocol, or an S3 object
+through a URL we signed ourselves (`SignedUrl`: http/https only, never a name from a manifest), only container
+demuxers (no playlists, concat lists, image sequences, devices), a wall-clock limit and an address-space limit per
+process. Output is streamed, so a long movie is never held in memory at once.
+
+A signed URL's query string is a credential for its lifetime: it is cut from every reason and log line
+(`redact`). A failure of the network or the storage under a signed URL (refused or reset connections, timeouts,
+HTTP error replies) is a `TransientReadError`, never a `DecodeError`: it says nothing about the video."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -34,11 +40,44 @@ class DecodeError(Exception):
         self.reason = reason
 
 
-def safe_input(path: str) -> tuple[str, dict[str, str]]:
-    """The input argument and options that confine ffmpeg/ffprobe to one local file in a container format.
+class TransientReadError(Exception):
+    """ffmpeg/ffprobe could not read a remote source for the network's or the storage's reasons (not the video's)."""
 
-    `file:` in front of an absolute path: a name such as `http:x.mp4` stays a file name."""
+
+class SignedUrl(str):
+    """An http(s) URL to one object that this code signed (`locate`); the only kind of name ffmpeg may open over
+    the network. A plain `str`, whatever it looks like, is a local file name."""
+
+
+# ffmpeg's words for a failure of the transport, not of the data (av_strerror texts and the http protocol's replies)
+_NETWORK_FAILURE = re.compile(
+    r"Server returned|Connection (refused|reset|timed out)|timed out|Network is unreachable|No route to host|"
+    r"Host is unreachable|Broken pipe|Input/output error|Failed to resolve|Name or service not known|"
+    r"Temporary failure in name resolution|Error in the pull function|end of file reached while reading headers",
+    re.IGNORECASE,
+)
+_QUERY = re.compile(r"(https?://[^\s?]*)\?[^\s:]*")
+HTTP_READ_TIMEOUT_SEC = 30  # a read that stalls this long fails (and is retried by ffmpeg's reconnect, then by us)
+RECONNECT_DELAY_MAX_SEC = 8  # ffmpeg's reconnects wait 1, 2, 4, 8 s, then the error is ours to retry
+
+
+def redact(text: str) -> str:
+    """`text` with every URL's query string (a presigned URL's signature) replaced by `?<signed>`."""
+    return _QUERY.sub(r"\1?<signed>", text)
+
+
+def safe_input(path: str) -> tuple[str, dict[str, str]]:
+    """The input argument and options that confine ffmpeg/ffprobe to one local file (or one `SignedUrl`) in a
+    container format.
+
+    `file:` in front of an absolute path: a name such as `http:x.mp4` stays a file name. A signed URL is read with
+    range requests (seeking reads only the span needed, an index at the end of an mp4 included) and reconnects."""
     options = {"protocol_whitelist": "file", "format_whitelist": ",".join(CONTAINER_DEMUXERS)}
+    if isinstance(path, SignedUrl):
+        options = {**options, "protocol_whitelist": "http,https,tcp,tls", "reconnect": "1",
+                   "reconnect_streamed": "1", "reconnect_on_network_error": "1", "reconnect_delay_max": str(RECONNECT_DELAY_MAX_SEC),
+                   "rw_timeout": str(HTTP_READ_TIMEOUT_SEC * 1_000_000)}
+        return str(path), options
     return "file:" + os.path.abspath(path), options
 
 
@@ -51,7 +90,7 @@ def limited(command: list[str], max_memory_mb: int) -> list[str]:
 def _last_line(stream: "tempfile._TemporaryFileWrapper[bytes]", returncode: int) -> str:
     stream.seek(0)
     lines = [line for line in stream.read().decode(errors="replace").splitlines() if line.strip()]
-    return (lines[-1] if lines else f"exited with status {returncode}")[:300]
+    return redact(lines[-1] if lines else f"exited with status {returncode}")[:300]
 
 
 def stream_output(
@@ -60,8 +99,8 @@ def stream_output(
     """Run `command` with the limits and yield its standard output as it comes.
 
     Raises DecodeError(stage, ...) when it runs past `timeout_sec` (it is killed), or exits non-zero (the reason
-    is the last line ffmpeg wrote on standard error); data already yielded stays valid. Leaving the loop early
-    kills the process."""
+    is the last line ffmpeg wrote on standard error, redacted), TransientReadError when that line is a failure of
+    the transport; data already yielded stays valid. Leaving the loop early kills the process."""
     with tempfile.TemporaryFile() as errors:
         try:
             process = subprocess.Popen(
@@ -92,7 +131,10 @@ def stream_output(
         if timed_out.is_set():
             raise DecodeError(stage, f"timed out after {timeout_sec:g} s")
         if process.returncode != 0:
-            raise DecodeError(stage, _last_line(errors, process.returncode))
+            reason = _last_line(errors, process.returncode)
+            if _NETWORK_FAILURE.search(reason):
+                raise TransientReadError(f"{stage}: {reason}")
+            raise DecodeError(stage, reason)
 
 
 def run_output(command: list[str], *, stage: str, timeout_sec: float, max_memory_mb: int) -> bytes:

@@ -4,7 +4,8 @@ A task holds one row group of frames at a time (a clip, or a segment of a long v
 dataset's size. A clip that fails becomes an `ErrorRecord` (stage locate | probe | decode) instead of failing the
 task; a long video that fails part-way keeps the segments written before the failure. A source the storage cannot
 deliver (`locate.SourceUnavailable`) fails the task instead, before its marker: errors of the storage are never
-recorded as the video's. A rerun reuses the marker of a previous run only when it verifies (`markers`).
+recorded as the video's. A window of a remote video (an AVA movie's part) is read over its span only, through a
+presigned URL (`locate`); a network failure while probing it is retried, while decoding it fails the task. A rerun reuses the marker of a previous run only when it verifies (`markers`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from sfp.framestore import EncodedClip, ErrorRecord, SegmentRecord, ShardWriter,
 from sfp_preprocess.clips import SourceClip
 from sfp_preprocess.config import DecodeConfig
 from sfp_preprocess.decode import DecodeParams, decode_rows
-from sfp_preprocess.locate import RetryPolicy, locate
+from sfp_preprocess.locate import RetryPolicy, SourceUnavailable, locate, with_retries
 from sfp_preprocess.markers import MarkerKey, marker_uri, measure_shard, plan_sha256, reusable_result, write_marker
 from sfp_preprocess.probe import VideoInfo, probe_video
-from sfp_preprocess.sandbox import DecodeError
+from sfp_preprocess.sandbox import DecodeError, TransientReadError
 from sfp_preprocess.summary import ShardResult, SourceStats
 
 
@@ -56,7 +57,7 @@ def decode_params(decode: DecodeConfig) -> DecodeParams:
 
 @dataclass
 class OpenedVideo:
-    """A located (downloaded, if remote) and probed video, or why it could not be."""
+    """A located (downloaded or signed, if remote) and probed video, or why it could not be."""
 
     candidates: tuple[str, ...]
     source: str
@@ -79,12 +80,18 @@ class VideoOpener:
         self.release()
         video = OpenedVideo(clip.candidates, clip.candidates[0])
         try:
+            windowed = clip.start_sec is not None or clip.segment_range is not None  # not the whole file: seek in it
+            rows = len(clip.row_ids(self.params.fps))
             video.source, video.local_path, size = locate(
-                clip, self.context.video_root, self.context.video_extensions, self.workdir, self.context.source_retry
+                clip, self.context.video_root, self.context.video_extensions, self.workdir, self.context.source_retry,
+                stream=windowed, expires_sec=int(3600 + 2 * self.params.timeout_sec * rows),
             )
             self.result.bytes_in += size
-            info = probe_video(video.local_path, timeout_sec=self.params.timeout_sec,
-                               max_memory_mb=self.params.max_memory_mb)
+            info = with_retries(
+                lambda: probe_video(video.local_path, timeout_sec=self.params.timeout_sec,
+                                    max_memory_mb=self.params.max_memory_mb),
+                video.source, self.context.source_retry, final=(DecodeError,),
+            )
             video.info = info
             if (clip.segment_range or (0, 0))[0] == 0:  # a movie's statistics once, with its first part
                 self.result.sources.append(SourceStats(
@@ -165,6 +172,8 @@ def store_clip(clip: SourceClip, video: OpenedVideo, context: ShardContext, para
     except DecodeError as error:
         result.errors.extend(ErrorRecord(row, video.source, error.stage, error.reason) for row in row_ids[stored:])
         return
+    except TransientReadError as error:  # ffmpeg's own reconnects did not get through: the task fails, no marker
+        raise SourceUnavailable(f"{video.source}: unreadable while decoding ({error})") from None
     reason = "the video ends before this segment"
     result.errors.extend(ErrorRecord(row, video.source, "decode", reason) for row in row_ids[stored:])
 
