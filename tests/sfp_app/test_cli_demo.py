@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from sfp_app.cli.demo import DEFAULT_CONFIG, resolve_sections
+from sfp_app.cli.demo import DEFAULT_CONFIG
+from sfp_app.demo import resolve_sections
 from sfp.config import apply_overrides, read_yaml
 
 

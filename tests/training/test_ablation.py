@@ -86,7 +86,7 @@ def test_architectures_may_only_change_the_model():
 
 
 def test_the_ablation_config_is_the_demos_recipe_with_its_overrides(tmp_path):
-    from sfp_app.cli.experiment import load_sections
+    from sfp_app.ablation import load_sections
 
     (tmp_path / "demo.yaml").write_text(
         "synth: {clips_per_class: 24}\ntrain: {name: demo, optim: {epochs: 12, batch_size: 8}}\n"

@@ -80,22 +80,14 @@ def resolve(path: Path, overrides: list[str], kind: str | None = None, workdir: 
 
 def _resolve_demo(data: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """The demo's sections with their locations under `workdir`, each validated as `sfp demo` does."""
-    from sfp_app.cli.demo import resolve_sections, validate_ava_stage
-    from sfp.config import validate
-    from sfp_preprocess.config import PreprocessConfig
-    from sfp_preprocess.synth.render import SynthConfig
-    from sfp_train.recipe import TrainRecipe
+    from sfp_app.demo import demo_config
 
-    sections = resolve_sections(data, workdir)
-    resolved: dict[str, Any] = {
-        "synth": validate(SynthConfig, sections["synth"], source="synth").model_dump(mode="json"),
-        "preprocess": validate(PreprocessConfig, sections["preprocess"], source="preprocess").model_dump(mode="json"),
-        "train": validate(TrainRecipe, sections["train"], source="train").model_dump(mode="json"),
-    }
-    if sections["ava"]["enabled"]:
-        synth, preprocess, finetune, _ = validate_ava_stage(sections["ava"])
-        resolved["ava"] = {"synth": synth.model_dump(mode="json"), "preprocess": preprocess.model_dump(mode="json"),
-                           "finetune": finetune.model_dump(mode="json")}
+    config = demo_config(data, workdir)
+    resolved: dict[str, Any] = {"synth": config.synth.model_dump(mode="json"),
+                                "preprocess": config.preprocess.model_dump(mode="json"),
+                                "train": config.train.model_dump(mode="json")}
+    if config.ava is not None:
+        resolved["ava"] = config.ava.model_dump(mode="json")
     return resolved
 
 

@@ -1,17 +1,14 @@
 """`sfp experiment ablation`: the paper's pathway ablation (Slow-only, Fast-only, SlowFast) on the demo's synthetic
-motion dataset, with one shared budget, as three MLflow runs under one summary run with a comparison picture."""
+motion dataset; the pipeline is `sfp_app.ablation.run_ablation`."""
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from sfp_app.cli.common import add_overrides, add_ray_address
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "ablation.yaml"
-DEMO_SECTIONS = ("synth", "preprocess", "train")
-SECTIONS = ("base", *DEMO_SECTIONS, "arches")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,63 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablation.set_defaults(handler=run_ablation_command)
 
 
-def load_sections(config: Path, overrides: list[str]) -> dict:
-    """The ablation YAML on top of its `base` (a demo YAML, relative to it: its dataset, preprocessing and training
-    sections), then the command line's overrides."""
-    from sfp.config import apply_overrides, read_yaml
-    from sfp.errors import ConfigError
-    from sfp_train.ablation import deep_merge
-
-    data = read_yaml(config)
-    unknown = set(data) - set(SECTIONS)
-    if unknown:
-        raise ConfigError(f"{config}: {sorted(unknown)[0]}: unknown key")
-    base = read_yaml(config.parent / data.pop("base")) if data.get("base") else {}
-    base = {key: value for key, value in base.items() if key in DEMO_SECTIONS}  # not the demo's later stages (AVA)
-    return apply_overrides(deep_merge(base, data), overrides)
-
-
 def run_ablation_command(args: argparse.Namespace) -> int:
-    from sfp import tracking
-    from sfp_app.cli.demo import resolve_sections
-    from sfp.config import validate
-    from sfp.raycluster import init_ray
-    from sfp_preprocess.config import PreprocessConfig
-    from sfp_preprocess.job import run_preprocess
-    from sfp_preprocess.synth.render import SynthConfig, render_dataset
-    from sfp_train.ablation import arch_recipes, default_name, run_ablation, table_lines
+    from sfp_app.ablation import load_ablation_config, run_ablation
 
-    started = time.perf_counter()
-    workdir = Path(args.workdir).absolute()
-    data = load_sections(Path(args.config), args.overrides)
-    arches = data.pop("arches", None) or {}
-    sections = resolve_sections(data, workdir)  # the demo's locations: dataset/, framestore/, runs/ under workdir
-    # the preprocessing run goes to the training runs' store unless its section names one
-    train_store = {key: value for key, value in (sections["train"].get("tracking") or {}).items()
-                   if key in ("uri", "local_dir")}
-    sections["preprocess"]["tracking"] = {**train_store, **(sections["preprocess"].get("tracking") or {})}
-    synth = validate(SynthConfig, sections["synth"], source="synth")
-    preprocess = validate(PreprocessConfig, sections["preprocess"], source="preprocess")
-    name = args.name or default_name(sections["train"].get("name", "ablation"))
-    recipes = arch_recipes(sections["train"], arches, name)  # validated before any work starts
-
-    print("[1/3] rendering the synthetic motion dataset (reused when already there)")
-    render_dataset(synth, workdir / "dataset")
-    print("[2/3] preprocessing into a frame store (Ray Data; reused when already there)")
-    init_ray(args.ray_address)
-    summary = run_preprocess(preprocess)
-    print("      " + "\n      ".join(summary.lines()))
-    print(f"[3/3] training {', '.join(recipes)} with the same budget (Ray Train + DeepSpeed), evaluating, logging")
-    picture = Path(args.picture).absolute() if args.picture else workdir / f"{name}.png"
-    result = run_ablation(recipes, name=name, picture=picture)
-
-    first = next(iter(recipes.values()))
-    print()
-    print(f"Ablation {name} finished in {time.perf_counter() - started:.0f} s")
-    for line in table_lines(result):
-        print("  " + line)
-    print(f"  picture     : {result.picture}")
-    print(f"  MLflow store: {tracking.resolve_tracking_uri(first.tracking)} (experiment {first.tracking.experiment!r}, "
-          f"summary run {result.run_id})")
-    print("  browse runs: make mlflow-ui")
+    config = load_ablation_config(args.config, args.overrides, Path(args.workdir), name=args.name,
+                                  picture=Path(args.picture) if args.picture else None)  # fails before any work
+    run_ablation(config, ray_address=args.ray_address, say=print)
     return 0
