@@ -35,7 +35,8 @@ elif can_apt; then
   apt_install ffmpeg || fail "apt-get could not install ffmpeg; install it (apt-get install -y ffmpeg) and rerun"
   echo "done"
 else
-  echo "setup: error: ffmpeg is missing; install it (sudo apt-get install -y ffmpeg, or brew install ffmpeg) and rerun" >&2
+  echo "setup: error: ffmpeg is missing; install it (sudo apt-get install -y ffmpeg, or brew install ffmpeg)" \
+    "and rerun" >&2
   exit 1
 fi
 
@@ -44,13 +45,20 @@ if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   echo "setup: chromium and chromedriver (browser test): found, skipped"
 elif can_apt; then
   printf "setup: chromium and chromedriver (browser test): installing with apt-get ... "
-  if apt_install chromium chromium-driver; then echo "done"; else echo "failed, the browser test will be skipped (log: $LOG)"; fi
+  if apt_install chromium chromium-driver; then
+    echo "done"
+  else
+    echo "failed, the browser test will be skipped (log: $LOG)"
+  fi
 else
   echo "setup: chromium and chromedriver (browser test): missing, skipped; the browser test will be skipped" \
     "(sudo apt-get install -y chromium chromium-driver)"
 fi
 
-command -v "$PYTHON" >/dev/null || { echo "setup: error: $PYTHON not found; install Python 3.11 or set PYTHON=" >&2; exit 1; }
+if ! command -v "$PYTHON" >/dev/null; then
+  echo "setup: error: $PYTHON not found; install Python 3.11 or set PYTHON=" >&2
+  exit 1
+fi
 stamp="$VENV/.sfp-deps-$(cat pyproject.toml requirements.lock | sha1sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
   echo "setup: pinned dependencies in $VENV: up to date, skipped"
@@ -58,7 +66,8 @@ else
   printf "setup: pinned dependencies in %s: installing (first time: a few minutes) ... " "$VENV"
   [ -x "$VENV/bin/python" ] || quietly "$PYTHON" -m venv "$VENV" || fail "$PYTHON could not create the virtualenv $VENV"
   quietly "$VENV/bin/python" -m pip install --upgrade "pip>=24" || fail "pip could not upgrade itself in $VENV"
-  quietly "$VENV/bin/python" -m pip install -c requirements.lock -e ".[dev]" || fail "pip could not install the dependencies"
+  quietly "$VENV/bin/python" -m pip install -c requirements.lock -e ".[dev]" \
+    || fail "pip could not install the dependencies"
   quietly "$VENV/bin/python" -c "import sfp, sfp_train, sfp_preprocess, torch, ray, deepspeed, mlflow" \
     || fail "the install did not complete: the project or a dependency does not import"
   rm -f "$VENV"/.sfp-deps-*
@@ -67,7 +76,9 @@ else
 fi
 # The project itself is installed editable from this checkout (a shared venv may point at another one).
 here="$(pwd -P)"
-if [ "$("$VENV/bin/python" -c 'import sfp, pathlib; print(pathlib.Path(sfp.__file__).resolve().parents[2])' 2>/dev/null)" = "$here" ]; then
+installed="$("$VENV/bin/python" -c 'import sfp, pathlib; print(pathlib.Path(sfp.__file__).resolve().parents[2])' \
+  2>/dev/null || true)"
+if [ "$installed" = "$here" ]; then
   echo "setup: sfp installed editable from $here: yes, skipped"
 else
   printf "setup: sfp installed editable from %s: installing ... " "$here"
