@@ -231,9 +231,52 @@ def lower_priority(niceness: int) -> None:
     os.nice(max(0, niceness - os.nice(0)))
 
 
+def _children_cpu() -> float:
+    return _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
+
+
+def profile_stages(video: Path, scratch: Path, repeats: int = 3) -> dict[str, float]:
+    """CPU-seconds per clip of each stage of a shard task on `video`, in this process (no Ray): the separate
+    ffprobe, the decoding ffmpeg, and the task's own Python (JPEG splitting, Parquet writing, markers); the ffmpeg
+    CLI's whole run beside them."""
+    from sfp_preprocess.clips import SourceClip
+    from sfp_preprocess.config import DecodeConfig
+    from sfp_preprocess.decode import decode_rows
+    from sfp_preprocess.probe import probe_video
+    from sfp_preprocess.shard import ShardContext, decode_params, process_shard
+
+    decode = DecodeConfig(fps=FPS, short_side=SHORT_SIDE, jpeg_qscale=QSCALE)
+    params = decode_params(decode)
+    start = _children_cpu()
+    for _ in range(repeats):
+        info = probe_video(str(video), timeout_sec=params.timeout_sec, max_memory_mb=params.max_memory_mb)
+    probe = (_children_cpu() - start) / repeats
+    start = _children_cpu()
+    for _ in range(repeats):
+        list(decode_rows(str(video), params, info))
+    ffmpeg = (_children_cpu() - start) / repeats
+    context = ShardContext(store_uri=str(scratch / "profile-store"), video_root=str(video.parent),
+                           video_extensions=[video.suffix], class_ids={}, decode=decode)
+    clips = [SourceClip(f"p{index}", None, "train", (str(video),), None, None)
+             for index in range(repeats)]  # one file `repeats` times: one probe (as the opener shares it), decodes
+    own, children = _cpu(resource.getrusage(resource.RUSAGE_SELF)), _children_cpu()
+    process_shard(context, clips)
+    task_python = (_cpu(resource.getrusage(resource.RUSAGE_SELF)) - own) / repeats
+    task_total = task_python + (_children_cpu() - children) / repeats
+    shutil.rmtree(scratch / "profile-store", ignore_errors=True)
+    reference = sum(extract_frames(video, scratch / f"profile-cli-{index}", 1)[0] for index in range(repeats))
+    for index in range(repeats):
+        shutil.rmtree(scratch / f"profile-cli-{index}", ignore_errors=True)
+    return {"ffprobe": probe, "ffmpeg decode": ffmpeg, "task Python": task_python, "task total": task_total,
+            "ffmpeg CLI": reference / repeats}
+
+
 def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[str, Result]]]:
-    """Warm up on two clips, measure `rounds` rounds, return the report's lines and the raw results."""
+    """Start Ray and warm up on two clips (timed: the start-up), measure `rounds` rounds, profile one clip's stages;
+    return the report's lines and the raw results."""
+    started = time.perf_counter()
     init_ray(num_cpus=bench.cores)  # one shard task per core; joins RAY_ADDRESS or an initialised Ray instead
+    ray_start = time.perf_counter() - started
     niceness = ray_worker_niceness()
     with ProcessPoolExecutor(max_workers=bench.cores, initializer=lower_priority, initargs=(niceness,)) as pool:
         warm_names = sorted(bench.videos)[:1] + sorted(bench.videos)[-1:]
@@ -246,7 +289,7 @@ def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[
                 os.link(bench.videos[name], target)
         warm = Bench(warm_root, {name: warm_root / bench.videos[name].parent.name / bench.videos[name].name
                                  for name in warm_names}, bench.cores, 1, bench.ffmpeg_threads)
-        run_round(warm, pool, scratch, (JOB, REFERENCE))
+        warm_results = run_round(warm, pool, scratch, (JOB, REFERENCE))
         results = []
         for number in range(rounds):
             order = (JOB, REFERENCE) if number % 2 == 0 else (REFERENCE, JOB)
@@ -256,7 +299,22 @@ def run(bench: Bench, rounds: int, scratch: Path) -> tuple[list[str], list[dict[
               f"{bench.cores} cores: {bench.cores} Ray CPUs ({bench.clips_per_shard} clips per shard task) vs "
               f"{bench.cores} pool processes, {bench.ffmpeg_threads} ffmpeg thread(s) each, all at nice {niceness}; "
               f"medians of {rounds} round(s)")
-    return [header] + report(results, bench.videos), results
+    stages = profile_stages(next(path for path in bench.videos.values() if path.parent.name == "fixture")
+                            if any(path.parent.name == "fixture" for path in bench.videos.values())
+                            else next(iter(bench.videos.values())), scratch)
+    clips = len(bench.videos)
+    job_wall = statistics.median(round_[JOB].wall for round_ in results)
+    reference_wall = statistics.median(round_[REFERENCE].wall for round_ in results)
+    whole = reference_wall / (ray_start + warm_results[JOB].wall + job_wall)
+    startup = [
+        f"start-up (not in the rounds): Ray {ray_start:.1f} s, first job on {len(warm_names)} clips "
+        f"{warm_results[JOB].wall:.1f} s (ffmpeg CLI {warm_results[REFERENCE].wall:.1f} s); as one process, start-up "
+        f"included: {clips} clips in {ray_start + warm_results[JOB].wall + job_wall:.1f} s, "
+        f"{whole:.2f}x the ffmpeg CLI's {reference_wall:.1f} s",
+        "CPU-s per clip by stage (one clip, in this process): " + ", ".join(
+            f"{name} {value:.3f}" for name, value in stages.items()),
+    ]
+    return [header] + report(results, bench.videos) + startup, results
 
 
 # --- AVA: a movie per task, or in parts ---------------------------------------------------------------------------

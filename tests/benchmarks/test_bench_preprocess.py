@@ -35,3 +35,9 @@ def test_both_contenders_write_the_same_frames_and_the_report_prints_the_ratio(b
     assert re.search(r"^ratio sfp job / ffmpeg CLI: \d+\.\d+ clips/s .* target >= 0\.8: (met|NOT met)$", text,
                      re.MULTILINE), text
     assert "the same count for every clip" in text
+    # start-up apart from the rounds, and where a clip's CPU goes
+    assert re.search(r"^start-up \(not in the rounds\): Ray \d+\.\d s, first job on 2 clips \d+\.\d s .* "
+                     r"start-up included: 2 clips in \d+\.\d s, \d+\.\d\dx", text, re.MULTILINE), text
+    stages = dict(re.findall(r"(ffprobe|ffmpeg decode|task Python|task total|ffmpeg CLI) (\d+\.\d+)", text))
+    assert sorted(stages) == ["ffmpeg CLI", "ffmpeg decode", "ffprobe", "task Python", "task total"], text
+    assert 0 < float(stages["ffprobe"]) < float(stages["ffmpeg decode"]) < float(stages["task total"]), text
