@@ -1,5 +1,5 @@
-"""Helpers shared by the command modules: overrides, JSON output, Ray start-up, positionals that begin with a dash,
-loading a logged model."""
+"""Helpers shared by the command modules: the parser (options before or after positionals), overrides, JSON output,
+Ray start-up, positionals that begin with a dash, loading a logged model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,48 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 
-class PositionalDashParser(argparse.ArgumentParser):
+class _Refused(Exception):
+    """An intermixed parse that argparse refused: parsed again the plain way, for argparse's own message."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose commands take their options anywhere among their positionals.
+
+    `sfp train RECIPE --dry-run a=b`: plain argparse ends the overrides (`nargs="*"`) at the first option and refuses
+    `a=b`; a command's own arguments are parsed as `parse_intermixed_args` does (options first, then the positionals).
+    A command line it refuses is parsed again the plain way, so the error names what plain argparse names (every
+    missing argument, not only the options). A parser with subcommands, or with a positional that takes the rest
+    verbatim (`sfp jobs submit -- ARGS`), parses as argparse always does. Subparsers are of the same class.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._intermixing or not self._intermixable():
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls parse_known_args twice itself
+        try:
+            attempt = None if namespace is None else argparse.Namespace(**vars(namespace))
+            return self.parse_known_intermixed_args(args, attempt)
+        except _Refused:
+            pass
+        finally:
+            self._intermixing = False
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):  # type: ignore[override]
+        if self._intermixing:
+            raise _Refused(message)
+        super().error(message)
+
+    def _intermixable(self) -> bool:
+        positionals = self._get_positional_actions()
+        grouped = {action for group in self._mutually_exclusive_groups for action in group._group_actions}
+        return all(action.nargs not in (argparse.PARSER, argparse.REMAINDER) and action not in grouped
+                   for action in positionals)
+
+
+class PositionalDashParser(CommandParser):
     """An argument parser that takes a value starting with '-' as a positional unless it is one of its options.
 
     Clip ids begin with a YouTube id, and those may begin with '-' (`-LZs5myI0JV_000240_000242`); argparse would take

@@ -7,47 +7,30 @@ Each command group lives in its own module under `sfp_app.cli` and exposes `regi
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+from types import ModuleType
 
 from sfp import console
 from sfp.errors import SfpError
+from sfp_app.cli import (ava, config, datasets, demo, evaluate, experiment, finetune_ava, framestore, jobs, model,
+                         predict, preprocess, stack, train)
+from sfp_app.cli.common import CommandParser
 
 PACKAGE = "slowfast-platform"
 SIGPIPE_EXIT = 128 + 13  # what a shell reports for a tool that a closed pipe stopped (`yes | head -1`)
 
-COMMAND_MODULES = (
-    "sfp_app.cli.config",
-    "sfp_app.cli.datasets",
-    "sfp_app.cli.preprocess",
-    "sfp_app.cli.framestore",
-    "sfp_app.cli.train",
-    "sfp_app.cli.finetune_ava",
-    "sfp_app.cli.predict",
-    "sfp_app.cli.evaluate",
-    "sfp_app.cli.model",
-    "sfp_app.cli.ava",
-    "sfp_app.cli.demo",
-    "sfp_app.cli.experiment",
-    "sfp_app.cli.stack",
-    "sfp_app.cli.jobs",
-)
+COMMANDS: tuple[ModuleType, ...] = (config, datasets, preprocess, framestore, train, finetune_ava, predict, evaluate,
+                                    model, ava, demo, experiment, stack, jobs)  # in `sfp --help` order
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="sfp", description="SlowFast platform: preprocess videos, train and evaluate SlowFast models."
     )
     parser.add_argument("--version", action="version", version=f"sfp {package_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                continue  # command group not present in this build
-            raise
+    for module in COMMANDS:
         module.register(subparsers)
     add_verbose(parser)
     return parser
