@@ -51,12 +51,18 @@ def test_a_clip_id_that_begins_with_a_dash_is_still_a_positional():
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["framestore", "preview", "s3://b/s"], "error: the following arguments are required: clip_id, -o/--output"),
-    (["train", "r.yaml", "--bogus", "a=b"], "sfp: error: unrecognized arguments: --bogus a=b"),
-    (["predict", "--top-k", "x", "models:/m@a", "v.mp4"], "argument --top-k: invalid int value: 'x'"),
+    (["framestore", "preview", "s3://b/s"],
+     "sfp: error: the following arguments are required: clip_id, -o/--output (usage: sfp framestore preview --help)"),
+    (["train", "r.yaml", "--bogus", "a=b"], "sfp: error: unrecognized arguments: --bogus a=b (usage: sfp --help)"),
+    (["predict", "--top-k", "x", "models:/m@a", "v.mp4"],
+     "sfp: error: argument --top-k: invalid int value: 'x' (usage: sfp predict --help)"),
+    (["ava-eval", "--groundtruth", "gt.csv", "--detections", "det.csv"],
+     "sfp: error: the following arguments are required: --labelmap (usage: sfp ava-eval --help)"),
+    (["nonsense"], "sfp: error: argument COMMAND: invalid choice: 'nonsense'"),
 ])
-def test_argparse_errors_read_as_before(argv, message, capsys):
+def test_argparse_errors_are_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(argv)
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(message), err

@@ -41,9 +41,11 @@ class CommandParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # type: ignore[override]
+        """A command line argparse refuses is one line, as every other user mistake: `sfp: error: <what> (<where>)`,
+        exit 2 (argparse's own form is the usage, then the message)."""
         if self._intermixing:
             raise _Refused(message)
-        super().error(message)
+        self.exit(2, f"sfp: error: {message} (usage: {self.prog} --help)\n")
 
     def _intermixable(self) -> bool:
         positionals = self._get_positional_actions()
