@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Annotated, Any, Mapping, Sequence, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from sfp.errors import ConfigError
+from sfp.errors import ConfigError, StorageError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -24,6 +24,21 @@ class StrictModel(BaseModel):
     """Base class of every config: unknown keys are errors, values are validated, objects are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _storage_location(value: str) -> str:
+    from sfp.storage import parse_uri
+
+    try:
+        parse_uri(value)
+    except StorageError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+StorageUri = Annotated[str, AfterValidator(_storage_location)]
+"""A config value that names a storage location (a local path, file:// or s3://bucket/...): its scheme is checked
+when the config is validated, not when a job first reads or writes there."""
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -69,6 +84,10 @@ def format_validation_error(error: ValidationError) -> str:
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+    elif first["type"] == "value_error":  # our validators' own messages, which name what they refuse
+        message = message.removeprefix("Value error, ")
+        if "input" in first and not isinstance(first["input"], (dict, list)) and str(first["input"]) not in message:
+            message = f"{message} (got {first['input']!r})"
     elif "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], (dict, list)):
         message = f"{message} (got {first['input']!r})"
     more = len(error.errors()) - 1

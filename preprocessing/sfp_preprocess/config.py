@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sfp import storage
-from sfp.config import StrictModel
+from sfp.config import StorageUri, StrictModel
 from sfp.tracking import TrackingConfig
 
 
@@ -79,7 +79,7 @@ class DecodeConfig(StrictModel):
 
 
 class OutputConfig(StrictModel):
-    uri: str
+    uri: StorageUri
     clips_per_shard: int = Field(64, ge=1)  # 64 Kinetics clips (10 s, short side 256) is about 300 MB
     clips_per_row_group: int = Field(1, ge=1)  # one clip per row group: one range request per clip
     # add the manifest's clips that the store at `uri` does not hold yet, as its next version (`sfp_preprocess.append`)

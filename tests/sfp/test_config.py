@@ -69,3 +69,18 @@ def test_configs_are_immutable():
     config = Outer(name="a")
     with pytest.raises(Exception):
         config.name = "b"
+
+
+def test_a_storage_location_with_another_scheme_is_refused_when_the_recipe_is_validated():
+    from sfp.config import StorageUri, StrictModel, validate
+
+    class Section(StrictModel):
+        uri: StorageUri
+
+    assert validate(Section, {"uri": "s3://bucket/prefix"}, source="r.yaml").uri == "s3://bucket/prefix"
+    assert validate(Section, {"uri": "relative/folder"}, source="r.yaml").uri == "relative/folder"
+    with pytest.raises(ConfigError) as error:
+        validate(Section, {"uri": "gs://bucket/x"}, source="r.yaml")
+    assert str(error.value) == "r.yaml: uri: gs://bucket/x: unsupported storage scheme 'gs' (use a local path, file:// or s3://)"
+    with pytest.raises(ConfigError, match=r"^r.yaml: uri: s3://: an s3:// URI needs a bucket"):
+        validate(Section, {"uri": "s3://"}, source="r.yaml")

@@ -78,8 +78,8 @@ def test_config_show_of_the_demo_fills_in_its_locations(repo_root, tmp_path, cap
         ("configs/kinetics/slowfast_r50_8x8.yaml", "optim.epoch=4",
          "sfp: error: {path}: optim.epoch: unknown key\n"),
         ("configs/kinetics/slowfast_r50_8x8.yaml", "registry.alias=latest",
-         "sfp: error: {path}: registry.alias: Value error, 'latest' is reserved by MLflow (models:/<name>@latest is "
-         "the newest version) (got 'latest')\n"),
+         "sfp: error: {path}: registry.alias: 'latest' is reserved by MLflow (models:/<name>@latest is "
+         "the newest version)\n"),
         ("configs/demo.yaml", "train.optim.epoch=4", "sfp: error: train: optim.epoch: unknown key\n"),
     ],
 )

@@ -114,7 +114,7 @@ def test_every_count_in_the_range_needs_one_global_batch_of_clips():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"scaling": {"num_workers": 2, "min_workers": 3}, "engine": {"zero_stage": 0}},
-     r"^config: scaling: Value error, min_workers 3 is larger than num_workers 2$"),
+     r"^config: scaling: min_workers 3 is larger than num_workers 2$"),
     ({"scaling": {"num_workers": 2, "min_workers": 0}, "engine": {"zero_stage": 0}},
      r"^config: scaling.min_workers: Input should be greater than or equal to 1"),
     ({"optim": {"batch_size": 8}, "scaling": {"num_workers": 2, "min_workers": 1}, "engine": {"zero_stage": 1}},

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sfp.config import StrictModel
+from sfp.config import StorageUri, StrictModel
 from sfp.tracking import TrackingConfig
 from sfp_train.data.config import DataConfig
 from sfp_train.models.config import ModelConfig
@@ -123,7 +123,7 @@ def elastic_batch(batch_size: int, micro_batch_size: int, world_size: int) -> El
 
 
 class CheckpointConfig(StrictModel):
-    storage_uri: str = ".sfp/runs"  # Ray Train storage: local path or s3://
+    storage_uri: StorageUri = ".sfp/runs"  # Ray Train storage: local path or s3://
     every_n_epochs: int = Field(1, ge=1)
     every_n_steps: int | None = Field(None, ge=1)  # also within epochs, every this many optimiser steps
     keep: int = Field(2, ge=1)

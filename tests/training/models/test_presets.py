@@ -37,7 +37,7 @@ def test_an_unknown_preset_is_one_line_naming_the_known_ones():
     with pytest.raises(ConfigError) as error:
         validate(ModelConfig, {"preset": "x3d_m"}, source="recipe.yaml: model")
     assert str(error.value) == (
-        "recipe.yaml: model: <root>: Value error, preset: unknown model 'x3d_m'; known: slowfast_r50_8x8,"
+        "recipe.yaml: model: <root>: preset: unknown model 'x3d_m'; known: slowfast_r50_8x8,"
         " slowfast_r50_4x16, slowfast_r101_8x8, slowfast_r50_ava, slow_only_r50, fast_only_r50"
     )
     with pytest.raises(ValidationError, match="unknown model"):

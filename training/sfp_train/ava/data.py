@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from sfp.config import StorageUri
 from sfp.framestore import FrameStore, window_times
 from sfp_train.ava.annotations import AvaBox, Box, read_annotations, read_person_boxes
 from sfp_train.ava.evaluation import box_iou
@@ -38,8 +39,8 @@ from sfp_train.data.pipeline import index_dataset, view_batch
 class AvaDataConfig(ClipSamplingConfig):
     """The `data:` section of an AVA recipe (the reference's values for SlowFast R50 8x8 as defaults)."""
 
-    framestore: str  # frame store of the training movies (`ava` format)
-    val_framestore: str | None = None  # of the validation movies; default: `framestore`
+    framestore: StorageUri  # frame store of the training movies (`ava` format)
+    val_framestore: StorageUri | None = None  # of the validation movies; default: `framestore`
     labelmap: str  # pbtxt: the actions trained and scored (the official 60, or all 80)
     train_annotations: str  # ground truth CSV
     val_annotations: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from sfp.config import StrictModel
+from sfp.config import StorageUri, StrictModel
 
 
 class ClipSamplingConfig(StrictModel):
@@ -31,7 +31,7 @@ class ClipSamplingConfig(StrictModel):
 
 
 class DataConfig(ClipSamplingConfig):
-    framestore: str  # URI of a committed frame store
+    framestore: StorageUri  # URI of a committed frame store
     train_split: str = "train"
     val_split: str = "val"
     test_short_side: int = Field(256, ge=16)
