@@ -18,7 +18,7 @@ def test_configuring_one_store_does_not_redirect_the_next_config(tmp_path, monke
         assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'first' / 'mlflow.db'}"
         assert tracking.resolve_tracking_uri(second) == f"sqlite:///{tmp_path / 'second' / 'mlflow.db'}"
     finally:
-        mlflow.set_tracking_uri(saved)
+        tracking.use_tracking_uri(saved, create=False)  # not mlflow.set_tracking_uri: it exports MLFLOW_TRACKING_URI
 
 
 def test_a_user_set_tracking_uri_still_wins(tmp_path, monkeypatch):
@@ -29,7 +29,7 @@ def test_a_user_set_tracking_uri_still_wins(tmp_path, monkeypatch):
         assert tracking.resolve_tracking_uri(tracking.TrackingConfig(local_dir=str(tmp_path / "y"))) == \
             "http://127.0.0.1:5999"
     finally:
-        mlflow.set_tracking_uri(saved)
+        tracking.use_tracking_uri(saved, create=False)  # not mlflow.set_tracking_uri: it exports MLFLOW_TRACKING_URI
 
 
 # --- one store per user: $SFP_HOME/mlflow, whatever the current folder ----------------------------------------------
