@@ -8,7 +8,8 @@ from sfp.errors import SfpError
 from sfp_train.checkpoints import load_network
 
 
-def test_a_registry_source_without_a_store_is_one_line_and_creates_nothing(tmp_path):
+def test_a_registry_source_without_a_store_is_one_line_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # a tracking server would win over the local store
     store = tmp_path / "nowhere" / "mlflow"
     with pytest.raises(SfpError) as error:
         load_network("models:/slowfast-demo@kinetics-pretrained", tracking.TrackingConfig(local_dir=str(store)))
