@@ -55,19 +55,6 @@ def test_test_views_match_short_side_resize_then_spatial_crop():
 # The loaders (host: read and draw the view) with the decoders (worker: decode and resample) equal the reference
 # transforms applied to the same clip, on a real frame store.
 
-def store_of(tmp_path, frames: list[bytes], height: int, width: int):
-    from sfp.framestore import EncodedClip, FrameStore, finalize_store, shard_name_for, write_shard
-
-    clip = EncodedClip(clip_id="-dash_000001_000011", label="cat", label_id=0, split="val", source_path="a.mp4",
-                       start_sec=None, end_sec=None, fps=30.0, width=width, height=height, frames=frames,
-                       timestamps=[i / 30 for i in range(len(frames))])
-    uri = str(tmp_path / "store")
-    shard, records = write_shard(uri, shard_name_for([clip.clip_id]), [clip], frames_per_row_group=4)
-    finalize_store(uri, shards=[shard], records=records, errors=[], classes=["cat"], source_rows=1, source={},
-                   decode={}, code_version="test")
-    return FrameStore.open(uri)
-
-
 def index_batch(store, split: str, **extra) -> dict:
     from sfp_train.data.pipeline import index_rows
 
@@ -76,12 +63,13 @@ def index_batch(store, split: str, **extra) -> dict:
             for key in rows[0]} | {key: np.asarray(value) for key, value in extra.items()}
 
 
-def test_eval_loader_and_decoder_equal_the_reference_views(tmp_path):
+def test_eval_loader_and_decoder_equal_the_reference_views(tmp_path, write_store):
     from sfp_train.data.config import DataConfig
     from sfp_train.data.pipeline import EvalViewLoader, eval_decoder
 
     jpegs, _ = jpeg_clip(frames=12, height=96, width=128)
-    store = store_of(tmp_path, jpegs, 96, 128)
+    store = write_store(tmp_path, [("-dash_000001_000011", 0, "val", jpegs)], ["cat"], width=128, height=96,
+                        frames_per_row_group=4)
     data = DataConfig(framestore=store.uri, train_short_side=(64, 80), crop_size=64, test_short_side=72,
                       test_crop_size=64, test_temporal_views=2, test_spatial_crops=3, sampling_rate=2)
     views = [(t, c) for t in range(2) for c in range(3)]
@@ -100,13 +88,14 @@ def test_eval_loader_and_decoder_equal_the_reference_views(tmp_path):
         torch.testing.assert_close(batch["pathway_1"][position], reference, rtol=0, atol=1e-4)
 
 
-def test_train_loader_and_decoder_equal_the_reference_augmentation(tmp_path):
+def test_train_loader_and_decoder_equal_the_reference_augmentation(tmp_path, write_store):
     from sfp_train.data.config import DataConfig
     from sfp_train.data.pipeline import TrainClipLoader, train_decoder
     from sfp_train.data.transforms import CropWindow
 
     jpegs, frames = jpeg_clip(frames=6, height=96, width=128)  # shorter than the window: indices 0..5 then 5, 5
-    store = store_of(tmp_path, jpegs, 96, 128)
+    store = write_store(tmp_path, [("-dash_000001_000011", 0, "val", jpegs)], ["cat"], width=128, height=96,
+                        frames_per_row_group=4)
     data = DataConfig(framestore=store.uri, train_short_side=(64, 96), crop_size=64, sampling_rate=1)
     packed = TrainClipLoader(store, data, num_frames=8)(index_batch(store, "val", row=list(range(16))))
     regions, flips = packed["region"], packed["flip"]

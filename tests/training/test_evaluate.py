@@ -2,14 +2,11 @@
 process computes over the same views with the same model, at any number of actors; each clip is read once for all of
 its views."""
 
-import io
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from sfp.framestore import EncodedClip, FrameStore, finalize_store, shard_name_for, write_shard
+from sfp.framestore import FrameStore
 from sfp_train.data.config import DataConfig
 from sfp_train.data.pipeline import EvalViewLoader, eval_decoder, index_rows
 from sfp_train.evaluate import evaluate
@@ -20,28 +17,12 @@ TINY = dict(arch="slowfast", depth=18, width=8, slow_frames=4, alpha=2, fusion_k
 CLASSES = ["bright", "dark", "striped"]
 
 
-def jpeg(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> FrameStore:
+def store(tmp_path_factory, write_store, noise) -> FrameStore:
     """Six clips of 24 frames at 64x80, two per class, each a different noise pattern."""
     rng = np.random.default_rng(0)
-    clips = []
-    for number in range(6):
-        label_id = number % 3
-        frames = [jpeg(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)) for _ in range(24)]
-        clips.append(EncodedClip(clip_id=f"-clip{number}", label=CLASSES[label_id], label_id=label_id, split="val",
-                                 source_path=f"{number}.mp4", start_sec=None, end_sec=None, fps=30.0, width=80,
-                                 height=64, frames=frames, timestamps=[i / 30 for i in range(24)]))
-    uri = str(tmp_path_factory.mktemp("eval") / "store")
-    shard, records = write_shard(uri, shard_name_for([clip.clip_id for clip in clips]), clips)
-    finalize_store(uri, shards=[shard], records=records, errors=[], classes=CLASSES, source_rows=6, source={},
-                   decode={}, code_version="test")
-    return FrameStore.open(uri)
+    clips = [(f"-clip{n}", n % 3, "val", noise(rng, 24, 64, 80)) for n in range(6)]
+    return write_store(tmp_path_factory.mktemp("eval"), clips, CLASSES, width=80, height=64)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ accumulating 2 micro batches takes the same step as 2 workers is `test_parallel_
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -104,6 +105,16 @@ def scheduled_learning_rates(world_sizes: dict[int, float], epochs_of_run: dict[
     return rates
 
 
+def registered_checkpoints(run_folder: Path) -> list[Path]:
+    """The checkpoints Ray Train registered (its snapshot lists them once every rank's upload is done), oldest
+    first. A folder that is not listed is one whose upload was cut short, by the kill: Ray Train never restores it."""
+    try:
+        snapshot = json.loads((run_folder / "checkpoint_manager_snapshot.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # not written yet, or being written
+        return []
+    return sorted(run_folder / result["checkpoint_dir_name"] for result in snapshot["checkpoint_results"])
+
+
 def train_workers() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
 
@@ -125,7 +136,7 @@ def test_killed_worker_is_recovered_and_a_rerun_resumes_on_the_one_worker_that_f
     thread.start()
     run_folder = tmp_path / "runs" / "killed"
     deadline = time.monotonic() + 600
-    while not list(run_folder.glob("checkpoint_*/train_state.json")):
+    while not registered_checkpoints(run_folder):  # uploaded and registered: a kill mid-upload leaves a part
         assert thread.is_alive() and time.monotonic() < deadline, "no first checkpoint"
         time.sleep(0.5)
     victims = train_workers()
@@ -140,7 +151,7 @@ def test_killed_worker_is_recovered_and_a_rerun_resumes_on_the_one_worker_that_f
     # the optimiser steps of the epochs' world sizes: 1 per epoch at 2 workers (global batch 4), 2 at 1 (batch 3)
     assert result.metrics["global_step"] == sum(STEPS[int(size)] for size in first_world_sizes.values())
     # the epoch-1 checkpoint, written before the kill (the restarted group is elastic too: 1 or 2 workers)
-    written_by_two = next(path for path in sorted(run_folder.glob("checkpoint_*"))
+    written_by_two = next(path for path in registered_checkpoints(run_folder)
                           if read_train_state(path).epoch == 1)
     assert read_train_state(written_by_two).world_size == 2
 
@@ -148,7 +159,7 @@ def test_killed_worker_is_recovered_and_a_rerun_resumes_on_the_one_worker_that_f
     total_steps = result.metrics["global_step"] + STEPS[1]
     assert (resumed.metrics["epoch"], resumed.metrics["global_step"]) == (4, total_steps)
     # every_n_steps: 1 adds a checkpoint within the 2-step epoch (its last step is the epoch's own checkpoint)
-    states = [read_train_state(path) for path in sorted(run_folder.glob("checkpoint_*")) if path.is_dir()]
+    states = [read_train_state(path) for path in registered_checkpoints(run_folder)]
     within = [state for state in states if state.step_in_epoch]
     assert [(s.epoch, s.step_in_epoch, s.global_step) for s in within] == [(3, 1, total_steps - 1)]
     assert resumed.metrics["train/world_size"] == 1

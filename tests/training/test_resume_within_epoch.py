@@ -7,7 +7,6 @@ resumes a killed run from such a checkpoint."""
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 
@@ -15,9 +14,8 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-from PIL import Image
 
-from sfp.framestore import EncodedClip, FrameStore, finalize_store, shard_name_for, write_shard
+from sfp.framestore import FrameStore
 from sfp_train import engine as engines
 from sfp_train.data.pipeline import train_decoder, train_feed
 from sfp_train.loop import epoch_batches, train_epoch
@@ -30,24 +28,11 @@ CPU = torch.device("cpu")
 EPOCHS, STEPS = 2, 4  # 8 clips, global batch 2
 
 
-def jpeg(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> FrameStore:
+def store(tmp_path_factory, write_store, noise) -> FrameStore:
     rng = np.random.default_rng(0)
-    clips = [EncodedClip(clip_id=f"c{n}", label=f"k{n % 2}", label_id=n % 2, split="train", source_path=f"{n}.mp4",
-                         start_sec=None, end_sec=None, fps=30.0, width=56, height=40,
-                         frames=[jpeg(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)) for _ in range(12)],
-                         timestamps=[i / 30 for i in range(12)]) for n in range(8)]
-    uri = str(tmp_path_factory.mktemp("resume") / "store")
-    shard, records = write_shard(uri, shard_name_for([clip.clip_id for clip in clips]), clips)
-    finalize_store(uri, shards=[shard], records=records, errors=[], classes=["k0", "k1"], source_rows=8, source={},
-                   decode={}, code_version="test")
-    return FrameStore.open(uri)
+    clips = [(f"c{n}", n % 2, "train", noise(rng, 12, 40, 56)) for n in range(8)]
+    return write_store(tmp_path_factory.mktemp("resume"), clips, ["k0", "k1"], width=56, height=40)
 
 
 @pytest.fixture(scope="module")
