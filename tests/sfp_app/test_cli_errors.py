@@ -301,7 +301,7 @@ def test_model_import_of_a_missing_or_foreign_file_is_one_line_and_writes_nothin
     foreign.write_text("not a state dict\n")
     output = tmp_path / "imported.pt"
     for source, expected in ((tmp_path / "missing.pyth", f"sfp: error: state dict not found: {tmp_path}/missing.pyth"),
-                             (foreign, f"sfp: error: {foreign}: not a torch state dict (")):
+                             (foreign, f"sfp: error: {foreign}: not a torch state dict (torch.load: ")):
         code, out, err = run(["model", "import", str(source), "--from", "pytorchvideo", "--arch", "slowfast_r50",
                               "-o", str(output)], capsys)
 
@@ -316,6 +316,34 @@ def test_datasets_synth_with_an_unknown_key_is_one_line_and_makes_no_folder(tmp_
     assert (code, out) == (2, "")
     assert err == "sfp: error: config: clip_per_class: unknown key\n"
     assert not (tmp_path / "synth").exists()
+
+
+def test_datasets_synth_ava_with_an_unknown_key_or_a_missing_config_is_one_line_and_makes_no_folder(tmp_path, capsys):
+    for argv, expected in ((["--out", str(tmp_path / "movies"), "movie_count=3"],
+                            "sfp: error: config: movie_count: unknown key\n"),
+                           (["--out", str(tmp_path / "movies"), "--config", str(tmp_path / "nope.yaml")],
+                            f"sfp: error: config file not found: {tmp_path / 'nope.yaml'}\n")):
+        code, out, err = run(["datasets", "synth-ava", *argv], capsys)
+
+        assert (code, out, err) == (2, "", expected)
+    assert not (tmp_path / "movies").exists()
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    (["--s3-port", "99999"], "sfp stack up: s3_port: Input should be less than or equal to 65535 (got 99999)"),
+    (["--timeout", "0"], "sfp stack up: startup_timeout_s: Input should be greater than 0 (got 0.0)"),
+])
+def test_stack_up_with_a_bad_option_is_one_line_and_starts_nothing(option, expected, tmp_path, capsys):
+    code, out, err = run(["stack", "up", "--data-dir", str(tmp_path / "stack"), *option], capsys)
+
+    assert (code, out, err) == (2, "", f"sfp: error: {expected}\n")
+    assert not (tmp_path / "stack").exists()
+
+
+def test_stack_down_where_nothing_runs_says_so(tmp_path, capsys):
+    code, out, err = run(["stack", "down", "--data-dir", str(tmp_path / "stack")], capsys)
+
+    assert (code, out.strip(), err) == (0, f"nothing running recorded in {tmp_path / 'stack'}", "")
 
 
 def test_predict_on_a_video_that_is_not_there_is_one_line(tmp_path, capsys):

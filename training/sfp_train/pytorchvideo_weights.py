@@ -21,7 +21,8 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad input file
-        raise SfpError(f"{path}: not a torch state dict ({str(error).splitlines()[0]})") from None
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SfpError(f"{path}: not a torch state dict (torch.load: {first.split('. ')[0][:160]})") from None
     if isinstance(data, Mapping) and "model_state" in data:
         data = data["model_state"]
     if not isinstance(data, Mapping) or not all(isinstance(value, torch.Tensor) for value in data.values()):

@@ -39,17 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from sfp.config import validate
     from sfp_app.localstack.stack import StackConfig, format_exports, client_env, up
 
-    config = StackConfig(
-        data_dir=args.data_dir,
-        s3_port=args.s3_port,
-        ray_dashboard_port=args.ray_dashboard_port,
-        ray_gcs_port=args.ray_gcs_port,
-        ray_num_cpus=args.ray_num_cpus,
-        mlflow_port=args.mlflow_port,
-        startup_timeout_s=args.timeout,
-    )
+    options = dict(data_dir=args.data_dir, s3_port=args.s3_port, ray_dashboard_port=args.ray_dashboard_port,
+                   ray_gcs_port=args.ray_gcs_port, ray_num_cpus=args.ray_num_cpus, mlflow_port=args.mlflow_port,
+                   startup_timeout_s=args.timeout)
+    config = validate(StackConfig, {key: value for key, value in options.items() if value is not None},
+                      source="sfp stack up")
     stack, started = up(config)
     print(f"started: {', '.join(started)}" if started else "already running: nothing started")
     print(f"state: {stack.data_dir / 'stack.json'}")
