@@ -85,16 +85,21 @@ def use_tracking_uri(uri: str, create: bool = True) -> str:
 
 
 def ensure_experiment(config: TrackingConfig) -> str:
-    """The experiment's id, creating it (with artifacts in the local store when that is the store)."""
-    import mlflow
+    """The experiment's id, creating it (with artifacts in the local store when that is the store); a new or an
+    existing experiment gets the platform's description (unless someone wrote their own) and the runs table's
+    Key metrics view (`describe_experiment`)."""
+    from mlflow.tracking import MlflowClient
 
     uri = configure(config)
-    experiment = mlflow.get_experiment_by_name(config.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    artifact_location = local_store_uris(config.local_dir)[1] if uri == local_store_uris(config.local_dir)[0] else None
-    return mlflow.create_experiment(config.experiment, artifact_location=artifact_location,
-                                    tags={NOTE_TAG: EXPERIMENT_NOTE})
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name(config.experiment)
+    if experiment is None:
+        local = uri == local_store_uris(config.local_dir)[0]
+        artifact_location = local_store_uris(config.local_dir)[1] if local else None
+        experiment = client.get_experiment(client.create_experiment(config.experiment,
+                                                                    artifact_location=artifact_location))
+    describe_experiment(client, experiment)
+    return experiment.experiment_id
 
 
 def start_or_resume_run(config: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None) -> str:
@@ -245,10 +250,104 @@ NOTE_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's or an ex
 LINEAGE_TAGS = ("sfp.framestore.uri", "sfp.framestore.version", "sfp.framestore.manifest_sha256", "sfp.git_commit",
                 "sfp.config_hash", "sfp.model.arch", "sfp.init.from_model")
 KEY_METRICS = ("test/top1", "test/top5", "test/mAP", "val/top1", "val/mAP", "baseline/mAP", "train/clips_per_s")
-EXPERIMENT_NOTE = ("Runs of the SlowFast platform (`sfp`). Training runs: add the metrics test/top1 or test/mAP, "
-                   "val/top1 or val/mAP and train/clips_per_s as columns; a run's description names the model "
-                   "version it registered, its tags the frame store, commit and config hash. Preprocessing runs "
-                   "(`sfp preprocess`) hold the job's summary as metrics.")
+# The runs table's columns are kept per browser (MLflow has no server-side default); what the platform can set is a
+# saved view, stored in the experiment the way MLflow 3.17's UI stores one ("Views" > "Save as new view"), read from
+# its bundle (mlflow/server/js/build/static/js/):
+# - tag key `mlflow.sharedViewState.<key>` (main.*.js: `U="viewStateShareKey",$="mlflow.sharedViewState."`); the
+#   runs page loads it when its URL is `#/experiments/<id>/runs?viewStateShareKey=<key>` (5439.*.chunk.js, the share
+#   link: `a.set(M.ex,t)` on `getExperimentPageTabRoute(e,M.fM.Runs)`), and lists it under "Views" > "Saved views";
+# - tag value, an envelope (53787 in 3448.*.chunk.js):
+#   `JSON.stringify({name:e,createdAt:i,updatedAt:a,state:t})`, `state` a string: the view's JSON, or
+#   "deflate;<base64>" of it (`(0,a.ib)(e.state)?await(0,a.U1)(e.state):e.state` then `JSON.parse`); the loader
+#   (3878.*.chunk.js) tries the envelope first, then takes the tag value as the view's JSON itself (older UIs);
+# - the view: search facets picked from `["searchFilter","orderByKey","orderByAsc","startTime","lifecycleFilter",
+#   "modelVersionFilter","datasetsFilter"]` (57637 in 3793.*.chunk.js) and UI state from `["selectedColumns",
+#   "columnOrder","columnWidths",...]` (1395 in main.*.js), each over the UI's defaults (3878.*.chunk.js:
+#   `{...(0,We.G)(),...(0,B.pick)(e,$e.sO)}`), so a view names only what it changes;
+# - a column is its type, a dot and its key in backticks (95051 in main.*.js: `I=(e,t)=>e+".`"+t+"`"`), as
+#   metrics.`val/top1` or attributes.`Models`; the start-time sort is orderByKey "attributes.start_time" (67593:
+#   `DATE:"attributes.start_time"`). The table leaves out a selected metric that no run of the experiment has logged
+#   (tests/e2e/test_mlflow_ui_browser.py: a Kinetics run has no mAP).
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+SHARE_KEY_PARAM = "viewStateShareKey"
+KEY_METRICS_VIEW = "sfp-key-metrics"
+KEY_METRICS_VIEW_TAG = SHARED_VIEW_TAG_PREFIX + KEY_METRICS_VIEW
+KEY_METRICS_VIEW_NAME = "Key metrics"
+VIEW_METRICS = ("test/top1", "test/mAP", "val/top1", "val/mAP", "train/clips_per_s")
+LOCAL_UI = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves the UI over a local (or database) store
+PREVIOUS_NOTES = (  # descriptions earlier versions of the platform wrote: replaced by today's, a user's never
+    "Runs of the SlowFast platform (`sfp`). Training runs: add the metrics test/top1 or test/mAP, val/top1 or val/mAP "
+    "and train/clips_per_s as columns; a run's description names the model version it registered, its tags the frame "
+    "store, commit and config hash. Preprocessing runs (`sfp preprocess`) hold the job's summary as metrics.",
+)
+
+
+def key_metrics_view() -> dict[str, Any]:
+    """The runs table's Key metrics view: the key metrics as the first columns (and the registered model), newest
+    run first."""
+    columns = [f"metrics.`{key}`" for key in VIEW_METRICS]
+    return {"orderByKey": "attributes.start_time", "orderByAsc": False,
+            "selectedColumns": ["attributes.`Models`", *columns], "columnOrder": columns}
+
+
+def key_metrics_view_tag(created_ms: int) -> str:
+    """The view's tag value: MLflow's saved-view envelope, `created_ms` fixed so that writing it again is a no-op."""
+    import json
+
+    return json.dumps({"name": KEY_METRICS_VIEW_NAME, "createdAt": created_ms, "updatedAt": created_ms,
+                       "state": json.dumps(key_metrics_view())})
+
+
+def key_metrics_path(experiment_id: str) -> str:
+    """The view's place in the UI, relative to its address (what the experiment's description links to)."""
+    return f"#/experiments/{experiment_id}/runs?{SHARE_KEY_PARAM}={KEY_METRICS_VIEW}"
+
+
+def ui_address(tracking_uri: str) -> str:
+    """Where the UI over this store is: a tracking server's own address, else what `make mlflow-ui` serves."""
+    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else LOCAL_UI
+
+
+def key_metrics_url(config: TrackingConfig) -> str | None:
+    """The experiment's Key metrics view in the UI (`make mlflow-ui` serves it for a local store); None when the
+    experiment does not exist. Creates nothing."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        uri = configure_existing(config)
+    except ModelError:
+        return None
+    experiment = MlflowClient(tracking_uri=uri, registry_uri=uri).get_experiment_by_name(config.experiment)
+    return None if experiment is None else f"{ui_address(uri)}/{key_metrics_path(experiment.experiment_id)}"
+
+
+def key_metrics_line(config: TrackingConfig) -> str:
+    """One line for a command's summary: where the Key metrics view is, and how to serve it for a local store."""
+    url = key_metrics_url(config)
+    if url is None:
+        return "key metrics: no experiment yet"
+    served = url.startswith(LOCAL_UI)
+    return f"key metrics: {url}" + (" (serve it with `make mlflow-ui`)" if served else "")
+
+
+def experiment_note(experiment_id: str) -> str:
+    return ("Runs of the SlowFast platform (`sfp`). Training runs: the "
+            f"[{KEY_METRICS_VIEW_NAME} view]({key_metrics_path(experiment_id)}) (also under Views, top right) shows "
+            "test/top1, test/mAP, val/top1, val/mAP and train/clips_per_s as columns, newest run first; a run's "
+            "description names the model version it registered, its tags the frame store, commit and config hash. "
+            "Preprocessing runs (`sfp preprocess`) hold the job's summary as metrics.")
+
+
+def describe_experiment(client: Any, experiment: Any) -> None:
+    """Set the experiment's description (when it has none, or one an earlier platform wrote) and its Key metrics
+    view; idempotent: what is already there is not written again."""
+    experiment_id, tags = experiment.experiment_id, experiment.tags
+    note = experiment_note(experiment_id)
+    if tags.get(NOTE_TAG, "").strip() in ("", *PREVIOUS_NOTES):
+        client.set_experiment_tag(experiment_id, NOTE_TAG, note)
+    view = key_metrics_view_tag(int(experiment.creation_time or 0))
+    if tags.get(KEY_METRICS_VIEW_TAG) != view:
+        client.set_experiment_tag(experiment_id, KEY_METRICS_VIEW_TAG, view)
 
 
 def describe_version(client: Any, run_id: str, name: str, version: int, alias: str) -> str:

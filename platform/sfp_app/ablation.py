@@ -108,5 +108,5 @@ def run_ablation(config: AblationConfig, ray_address: str | None = None, say: Sa
     say(f"  picture     : {result.picture}")
     say(f"  MLflow store: {tracking.resolve_tracking_uri(first.tracking)} (experiment {first.tracking.experiment!r}, "
         f"summary run {result.run_id})")
-    say("  browse runs: make mlflow-ui")
+    say(f"  {tracking.key_metrics_line(first.tracking)}")
     return result

@@ -190,6 +190,7 @@ def run_demo(config: DemoConfig, say: Say = print) -> DemoResult:
     say(f"  frame store : {recipe.data.framestore} ({store.manifest.clips} clips, {classes} classes)")
     say(f"  checkpoint  : {result.training.checkpoint_uri}")
     say(f"  MLflow store: {tracking.resolve_tracking_uri(recipe.tracking)} (run {result.training.run_id})")
+    say(f"  {tracking.key_metrics_line(recipe.tracking)}")
     say(f"  model       : {result.model_uri} (version {result.model_version})")
     say(f"  held-out    : top-1 {evaluation.top1:.3f}, top-5 {evaluation.top5:.3f} "
         f"on {evaluation.clips} clips x {evaluation.views_per_clip} views (chance {chance:.3f})")

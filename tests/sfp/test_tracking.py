@@ -200,3 +200,75 @@ def test_retired_runs_are_not_resumed_and_a_missing_store_is_not_created(tmp_pat
     retired = client.get_run(old).data.tags
     assert retired["sfp.replaced"] == "replaced by --overwrite"
     assert retired["sfp.run_name"].startswith("preprocess-store-1-replaced-")
+
+
+# --- the runs table's Key metrics view: a saved view in the experiment's tags, as MLflow's UI writes one ---------
+
+
+def view_of(experiment) -> dict:
+    """The view the UI reads from the experiment's tag: the envelope, then its `state` (the view's JSON)."""
+    import json
+
+    envelope = json.loads(experiment.tags[tracking.KEY_METRICS_VIEW_TAG])
+    assert envelope["name"] == "Key metrics" and isinstance(envelope["createdAt"], int), envelope
+    return json.loads(envelope["state"])
+
+
+def test_the_experiment_gets_the_key_metrics_view_once(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    home = hermetic_home(tmp_path, monkeypatch)
+    config = tracking.TrackingConfig(experiment="views")
+    saved = mlflow.get_tracking_uri()
+    try:
+        experiment_id = tracking.ensure_experiment(config)
+        client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+        first = client.get_experiment(experiment_id)
+        view = view_of(first)
+        columns = ["metrics.`test/top1`", "metrics.`test/mAP`", "metrics.`val/top1`", "metrics.`val/mAP`",
+                   "metrics.`train/clips_per_s`"]
+        assert view == {"orderByKey": "attributes.start_time", "orderByAsc": False,
+                        "selectedColumns": ["attributes.`Models`", *columns], "columnOrder": columns}
+        note = first.tags["mlflow.note.content"]
+        assert note == tracking.experiment_note(experiment_id)
+        assert f"(#/experiments/{experiment_id}/runs?viewStateShareKey=sfp-key-metrics)" in note
+        assert all(metric in note for metric in ("test/top1", "val/top1", "train/clips_per_s"))
+
+        assert tracking.ensure_experiment(config) == experiment_id  # again (each run does): the same tags
+        assert client.get_experiment(experiment_id).tags == first.tags
+        assert tracking.key_metrics_url(config) == \
+            f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?viewStateShareKey=sfp-key-metrics"
+        assert tracking.key_metrics_line(config).endswith("(serve it with `make mlflow-ui`)")
+    finally:
+        tracking.use_tracking_uri(saved, create=False)
+
+
+def test_an_existing_experiment_gets_the_view_and_keeps_a_users_description(tmp_path, monkeypatch):
+    """An experiment made before the view existed (or by hand): the view is added; a description someone wrote stays,
+    one an earlier platform wrote is replaced by today's."""
+    from mlflow.tracking import MlflowClient
+
+    home = hermetic_home(tmp_path, monkeypatch)
+    uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    (home / "mlflow").mkdir(parents=True)
+    client = MlflowClient(tracking_uri=uri)
+    mine = client.create_experiment("mine", tags={"mlflow.note.content": "My own notes."})
+    older = client.create_experiment("older", tags={"mlflow.note.content": tracking.PREVIOUS_NOTES[0]})
+    client.set_experiment_tag(older, tracking.KEY_METRICS_VIEW_TAG, '{"selectedColumns": []}')  # a stale view
+    saved = mlflow.get_tracking_uri()
+    try:
+        assert tracking.ensure_experiment(tracking.TrackingConfig(experiment="mine")) == mine
+        assert tracking.ensure_experiment(tracking.TrackingConfig(experiment="older")) == older
+    finally:
+        tracking.use_tracking_uri(saved, create=False)
+    for experiment_id in (mine, older):
+        assert "metrics.`val/top1`" in view_of(client.get_experiment(experiment_id))["selectedColumns"]
+    assert client.get_experiment(mine).tags["mlflow.note.content"] == "My own notes."
+    assert client.get_experiment(older).tags["mlflow.note.content"] == tracking.experiment_note(older)
+
+
+def test_the_view_is_on_a_tracking_servers_own_address():
+    assert tracking.ui_address("http://10.0.0.5:5000/") == "http://10.0.0.5:5000"
+    assert tracking.ui_address("https://mlflow.example.org/team") == "https://mlflow.example.org/team"
+    assert tracking.ui_address("sqlite:////home/me/.sfp/mlflow/mlflow.db") == "http://127.0.0.1:5000"
+    assert tracking.key_metrics_path("7") == "#/experiments/7/runs?viewStateShareKey=sfp-key-metrics"

@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sfp import tracking
     from sfp.config import load_config
     from sfp.raycluster import init_ray
     from sfp_train.ava.annotations import write_detections
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.detections:
         write_detections(args.detections, result.detections)
     print(f"run: {recipe.name} (MLflow run {result.training.run_id})")
+    print(tracking.key_metrics_line(recipe.tracking))
     print(f"checkpoint: {result.training.checkpoint_uri}")
     if result.baseline is not None:
         print(f"baseline (pretrained backbone, untrained head): frame mAP@0.5 {result.baseline.mAP:.4f}")

@@ -34,6 +34,7 @@ def add_dry_run(parser: argparse.ArgumentParser, classes: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sfp import tracking
     from sfp.config import load_config
     from sfp.raycluster import init_ray
     from sfp_train.recipe import TrainRecipe
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     result = pretrain(recipe)
     evaluation = result.evaluation
     print(f"run: {recipe.name} (MLflow run {result.training.run_id})")
+    print(tracking.key_metrics_line(recipe.tracking))
     print(f"checkpoint: {result.training.checkpoint_uri}")
     print(f"test: top-1 {evaluation.top1:.3f}, top-5 {evaluation.top5:.3f} "
           f"({evaluation.clips} clips x {evaluation.views_per_clip} views)")
