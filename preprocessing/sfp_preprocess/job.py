@@ -11,6 +11,7 @@ With `output.append` the job adds the clips a store does not hold as its next ve
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,10 +34,15 @@ from sfp_preprocess.summary import Appended, PreprocessSummary, ShardResult, sum
 
 def plan_shards(clips: list[SourceClip], rows_per_shard: int, fps: float,
                 segments_per_task: int | None = None) -> list[list[SourceClip]]:
-    """Consecutive clips (by id) of about `rows_per_shard` rows; a long video's segments stay in one shard, or with
-    `segments_per_task` its parts of at most that many segments (`SourceClip.parts`), each in a shard of its own."""
+    """Consecutive clips (by id) of at most `rows_per_shard` rows, as even as that allows (96 one-row clips at 64
+    are two shards of 48, not 64 and 32: the last shard does not finish alone); a long video's segments stay in one
+    shard, or with `segments_per_task` its parts of at most that many segments (`SourceClip.parts`), each in a shard
+    of its own. The plan depends only on the clips and these settings, never on the cluster: a rerun finds it again."""
     if segments_per_task is not None:
         clips = [part for clip in clips for part in clip.parts(segments_per_task, fps)]
+    pooled = sum(len(clip.row_ids(fps)) for clip in clips if clip.segment_range is None)
+    if pooled:
+        rows_per_shard = math.ceil(pooled / math.ceil(pooled / rows_per_shard))
     shards: list[list[SourceClip]] = []
     current: list[SourceClip] = []
     rows = 0

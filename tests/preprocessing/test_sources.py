@@ -8,7 +8,7 @@ import pytest
 
 from sfp.config import load_config, validate
 from sfp.errors import SfpError
-from sfp_preprocess.clips import expand_candidates
+from sfp_preprocess.clips import SourceClip, expand_candidates
 from sfp_preprocess.config import DatasetConfig, PreprocessConfig
 from sfp_preprocess.job import plan_shards
 from sfp_preprocess.sources import plan_sources
@@ -171,6 +171,17 @@ def test_300k_row_kinetics_csv_plans_quickly_without_listing(tmp_path, monkeypat
     assert set(opened) == {"file"}  # the local manifest only
     assert seconds < 60, f"planning 300k rows took {seconds:.1f} s"
     print(f"planned 300k rows into {len(shards)} shards in {seconds:.2f} s")
+
+
+@pytest.mark.parametrize(("clips", "sizes"), [(96, [48, 48]), (64, [64]), (130, [44, 44, 42]), (3, [3])])
+def test_shards_are_as_even_as_the_limit_allows(clips, sizes):
+    """At most `clips_per_shard` rows a shard, and no small last shard that would finish alone on one core."""
+    plan = [SourceClip(f"clip{index:04d}", "cat", "train", (f"clip{index:04d}.mp4",), None, None)
+            for index in range(clips)]
+    shards = plan_shards(plan, 64, fps=30.0)
+    assert [len(shard) for shard in shards] == sizes
+    assert [clip for shard in shards for clip in shard] == plan  # consecutive, by id
+    assert plan_shards(list(reversed(plan)), 64, fps=30.0) == shards  # the plan depends on the clips only
 
 
 def test_duplicate_clips_are_refused(tmp_path):
