@@ -23,21 +23,25 @@ def test_both_contenders_write_the_same_frames_and_the_report_prints_the_ratio(b
     lines, rounds = bench_preprocess.run(bench, 1, tmp_path / "scratch")
 
     (results,) = rounds
-    job, reference = results["sfp job"], results["ffmpeg CLI"]
+    job, command, reference = results["sfp job"], results["sfp preprocess"], results["ffmpeg CLI"]
     # the 10 s fixture at 30 fps; 6 s of lavfi at 25 fps resampled to 30
-    assert job.frames == reference.frames == {"clip0000": 300, "gen0000": 180}
+    assert job.frames == command.frames == reference.frames == {"clip0000": 300, "gen0000": 180}
     assert job.bytes_out > 0 and reference.bytes_out > 0 and job.cpu > 0 and reference.cpu > 0
+    assert command.wall > 0 and command.bytes_out == job.bytes_out  # the same recipe, in a process of its own
     assert list((tmp_path / "scratch").glob("out-*")) == []  # every round's output is removed
 
     text = "\n".join(lines)
     for name in ("sfp job", "ffmpeg CLI"):
         assert re.search(rf"^\s*{name}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\s+\d+\.\d+", text, re.MULTILINE), text
-    assert re.search(r"^ratio sfp job / ffmpeg CLI: \d+\.\d+ clips/s .* target >= 0\.8: (met|NOT met)$", text,
-                     re.MULTILINE), text
+    assert re.search(r"^\s*sfp preprocess\s+\d+\.\d+\s+-\s+\d+\s+\d+\.\d+", text, re.MULTILINE), text
+    assert re.search(r"^once started, sfp job / ffmpeg CLI: \d+\.\d+x clips/s .* \d+\.\d+x CPU-s per clip; "
+                     r"target <= 1\.0x CPU-s: (met|NOT met)$", text, re.MULTILINE), text
+    assert re.search(r"^whole process, sfp preprocess / ffmpeg CLI: \d+\.\d+x clips/s .*; target >= 0\.8x: "
+                     r"(met|NOT met)$", text, re.MULTILINE), text
     assert "the same count for every clip" in text
     # start-up apart from the rounds, and where a clip's CPU goes
-    assert re.search(r"^start-up \(not in the rounds\): Ray \d+\.\d s, first job on 2 clips \d+\.\d s .* "
-                     r"start-up included: 2 clips in \d+\.\d s, \d+\.\d\dx", text, re.MULTILINE), text
+    assert re.search(r"^start-up of sfp job \(not in the rounds\): Ray \d+\.\d s, first job on 2 clips \d+\.\d s",
+                     text, re.MULTILINE), text
     stages = dict(re.findall(r"(ffprobe|ffmpeg decode|task Python|task total|ffmpeg CLI) (\d+\.\d+)", text))
     assert sorted(stages) == ["ffmpeg CLI", "ffmpeg decode", "ffprobe", "task Python", "task total"], text
     assert 0 < float(stages["ffprobe"]) < float(stages["ffmpeg decode"]) < float(stages["task total"]), text
