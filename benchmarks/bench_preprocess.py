@@ -10,7 +10,7 @@ sizes and frame rates: 25 and 24 fps are resampled to 30), in the folder format 
 - `sfp job`: `sfp_preprocess.job.run_preprocess` on a local Ray cluster of as many CPUs as cores (one shard task
   per CPU at a time), output on local disk, tracking off, `--clips-per-shard` clips per task so that every core has
   work. Its wall time is the job's own (planning, tasks, the manifest commit); its CPU time is the job summary's
-  (each task's own and its ffmpeg/ffprobe processes').
+  (each task's own and its ffmpeg processes').
 - `sfp preprocess` (the whole process): the command line itself, `sfp preprocess RECIPE` in a fresh process, with
   the same recipe as `sfp job`: Python's start, imports, its own local Ray (as many logical CPUs as a user's run
   gets), the job and Ray's shutdown. Wall time only (Ray's daemons are not its children). Runs while the bench's
@@ -284,8 +284,8 @@ def _children_cpu() -> float:
 
 
 def profile_stages(video: Path, scratch: Path, repeats: int = 3) -> dict[str, float]:
-    """CPU-seconds per clip of each stage of a shard task on `video`, in this process (no Ray): the separate
-    ffprobe, the decoding ffmpeg, and the task's own Python (JPEG splitting, Parquet writing, markers); the ffmpeg
+    """CPU-seconds per clip of each stage of a shard task on `video`, in this process (no Ray): the probe, the
+    decoding ffmpeg, and the task's own Python (JPEG splitting, Parquet writing, markers); the ffmpeg
     CLI's whole run beside them."""
     from sfp_preprocess.clips import SourceClip
     from sfp_preprocess.config import DecodeConfig
@@ -295,10 +295,10 @@ def profile_stages(video: Path, scratch: Path, repeats: int = 3) -> dict[str, fl
 
     decode = DecodeConfig(fps=FPS, short_side=SHORT_SIDE, jpeg_qscale=QSCALE)
     params = decode_params(decode)
-    start = _children_cpu()
-    for _ in range(repeats):
+    own, children = _cpu(resource.getrusage(resource.RUSAGE_SELF)), _children_cpu()
+    for _ in range(repeats):  # in this process for a local file (ffprobe only for what PyAV cannot read)
         info = probe_video(str(video), timeout_sec=params.timeout_sec, max_memory_mb=params.max_memory_mb)
-    probe = (_children_cpu() - start) / repeats
+    probe = (_cpu(resource.getrusage(resource.RUSAGE_SELF)) - own + _children_cpu() - children) / repeats
     start = _children_cpu()
     for _ in range(repeats):
         list(decode_rows(str(video), params, info))
@@ -307,6 +307,8 @@ def profile_stages(video: Path, scratch: Path, repeats: int = 3) -> dict[str, fl
                            video_extensions=[video.suffix], class_ids={}, decode=decode)
     clips = [SourceClip(f"p{index}", None, "train", (str(video),), None, None)
              for index in range(repeats)]  # one file `repeats` times: one probe (as the opener shares it), decodes
+    process_shard(context, clips[:1])  # the first shard's imports and first uses are start-up, not the task's
+    shutil.rmtree(scratch / "profile-store", ignore_errors=True)
     own, children = _cpu(resource.getrusage(resource.RUSAGE_SELF)), _children_cpu()
     process_shard(context, clips)
     task_python = (_cpu(resource.getrusage(resource.RUSAGE_SELF)) - own) / repeats
@@ -315,7 +317,7 @@ def profile_stages(video: Path, scratch: Path, repeats: int = 3) -> dict[str, fl
     reference = sum(extract_frames(video, scratch / f"profile-cli-{index}", 1)[0] for index in range(repeats))
     for index in range(repeats):
         shutil.rmtree(scratch / f"profile-cli-{index}", ignore_errors=True)
-    return {"ffprobe": probe, "ffmpeg decode": ffmpeg, "task Python": task_python, "task total": task_total,
+    return {"probe": probe, "ffmpeg decode": ffmpeg, "task Python": task_python, "task total": task_total,
             "ffmpeg CLI": reference / repeats}
 
 

@@ -102,7 +102,7 @@ class PreprocessConfig(StrictModel):
     output: OutputConfig
     tracking: PreprocessTrackingConfig = PreprocessTrackingConfig()
     error_budget: float = Field(0.01, ge=0, le=1)  # fail the job when more than this share of clips fail
-    # Ray CPUs per shard task: 3 tasks per 2 cores, so that one task's ffprobe, Python and I/O gaps are filled by
+    # Ray CPUs per shard task: 3 tasks per 2 cores, so that one task's probe, Python and I/O gaps are filled by
     # another's ffmpeg (`make bench-preprocess`: 6-14% more clips/s on 2 cores than one task per core)
     cpus_per_task: float = Field(0.66, gt=0)
     limit: int | None = Field(None, ge=1)  # only the first N rows (smoke tests)

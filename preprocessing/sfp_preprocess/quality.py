@@ -1,6 +1,6 @@
 """The data-quality report of a preprocessing job: one picture of what the sources were like.
 
-Source durations, frame rates and resolutions (as ffprobe saw them, rotation applied) and stored clips per class.
+Source durations, frame rates and resolutions (as the probe saw them, rotation applied) and stored clips per class.
 Drawn with `matplotlib.figure.Figure` on the Agg canvas: no pyplot, no display, no global state.
 """
 

@@ -167,9 +167,10 @@ def test_per_clip_time_limit(videos):
 
 
 def test_memory_limit_stops_the_process_not_the_worker(videos):
+    """A local file is probed in this process (test_probe.py); the limit holds the decoding ffmpeg."""
     with pytest.raises(DecodeError) as error:
         decode_clip(str(videos / "kinetics_clip_340x256_10s.mp4"), DecodeParams(max_memory_mb=64))
-    assert error.value.stage == "probe" and "error while loading shared libraries" in error.value.reason
+    assert error.value.stage == "decode" and "error while loading shared libraries" in error.value.reason
 
 
 def test_the_memory_limit_applies_to_the_child_process():
