@@ -28,6 +28,7 @@ SFP_HANDLER = "sfp_worker_lines"
 LOG_HANDLER = "sfp-log-file"
 NOISY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "py.warnings", "deepspeed", "torch", "mlflow",
                  "alembic", "urllib3", "filelock", "fsspec")
+MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")  # whose handlers MLflow's import replaces
 
 _state: dict[str, Any] = {"active": False, "verbose": False, "log": None, "path": None, "command": "sfp"}
 _lock = threading.Lock()
@@ -73,33 +74,55 @@ def write_log(line: str) -> None:
 
 def capture_library_output() -> Path:
     """Before Ray starts: the log records of Ray, Ray Data and the other libraries, and Python warnings, go to the
-    log file (and, verbose, to stderr as well). Returns the log file's path; `release` undoes it."""
-    try:  # MLflow sets its loggers' handlers when imported: import it first, then redirect them
-        import mlflow  # noqa: F401
-    except ImportError:
-        pass
+    log file (and, verbose, to stderr as well). Returns the log file's path; `release` undoes it.
+
+    MLflow is not imported for this (1.5 s, for commands that never track): it sets its loggers' handlers when it is
+    imported, so they are redirected again right after its import (a post-import hook), or now if it was imported."""
     path, log = open_log()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name(LOG_HANDLER)
-    saved = _state.setdefault("saved_loggers", {})
+    _state["handler"] = handler
     logging.captureWarnings(True)  # warnings.warn -> the `py.warnings` logger
     _state["captured_warnings"] = True
     for name in NOISY_LOGGERS:
-        logger = logging.getLogger(name)
-        if name in saved:
-            continue
-        removed = [] if verbose() else [existing for existing in logger.handlers if _is_terminal(existing)]
-        for existing in removed:
-            logger.removeHandler(existing)
-        added = [handler] + ([logging.StreamHandler(sys.stderr)] if verbose() and name == "py.warnings" else [])
-        for new in added:
-            logger.addHandler(new)
-        saved[name] = (removed, added, logger.propagate)
-        if not verbose():  # quiet: nothing of theirs reaches the root logger's (or Python's last-resort) stderr
-            logger.propagate = False
-    _redirect_mlflow_messages()
+        _redirect_logger(name, handler)
+    if "mlflow" in sys.modules:
+        _redirect_mlflow(sys.modules["mlflow"])
+    elif not _state.get("mlflow_hook"):
+        import wrapt
+
+        wrapt.register_post_import_hook(_redirect_mlflow, "mlflow")  # runs at every later capture's import too
+        _state["mlflow_hook"] = True
     return path
+
+
+def _redirect_logger(name: str, handler: logging.Handler, *, again: bool = False) -> None:
+    """`name`'s records to the log file (and nowhere else unless verbose); `again` after a library replaced the
+    logger's handlers, keeping what `release` restores: the library's handlers and propagation."""
+    saved = _state.setdefault("saved_loggers", {})
+    if name in saved and not again:
+        return
+    logger = logging.getLogger(name)
+    removed = [] if verbose() else [existing for existing in logger.handlers if _is_terminal(existing)]
+    for existing in removed:
+        logger.removeHandler(existing)
+    added = [handler] + ([logging.StreamHandler(sys.stderr)] if verbose() and name == "py.warnings" else [])
+    for new in added:
+        if new not in logger.handlers:
+            logger.addHandler(new)
+    saved[name] = (removed, added, logger.propagate)
+    if not verbose():  # quiet: nothing of theirs reaches the root logger's (or Python's last-resort) stderr
+        logger.propagate = False
+
+
+def _redirect_mlflow(module: Any) -> None:
+    """MLflow's import gave its loggers (and those of its database layer) a stderr handler of their own."""
+    if not active() or _state.get("handler") is None or _state.get("log") is None:
+        return
+    for name in MLFLOW_LOGGERS:
+        _redirect_logger(name, _state["handler"], again=True)
+    _redirect_mlflow_messages()
 
 
 def _is_terminal(handler: logging.Handler) -> bool:
@@ -192,4 +215,4 @@ def release() -> None:
     with _lock:
         if _state["log"] is not None:
             _state["log"].close()
-        _state.update(active=False, verbose=False, log=None, path=None, ray_print=None)
+        _state.update(active=False, verbose=False, log=None, path=None, ray_print=None, handler=None)

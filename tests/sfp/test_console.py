@@ -33,18 +33,23 @@ def test_the_capture_lasts_as_long_as_the_command(tmp_path, capsys):
 
 def test_library_logs_and_warnings_go_to_the_log_file_only(tmp_path, repo_root):
     """In a fresh interpreter (pytest records warnings itself): a deprecation warning, Ray's and MLflow's log
-    records land in the file whose path `capture_library_output` returns; the terminal gets none of them."""
+    records land in the file whose path `capture_library_output` returns; the terminal gets none of them. The
+    capture does not import MLflow; MLflow's records before and after its import are redirected alike."""
     script = (
         "import logging, warnings\n"
         "from sfp import console\n"
         "console.set_verbose(False, 'probe')\n"
         "path = console.capture_library_output()\n"
+        "import sys\n"
+        "assert 'mlflow' not in sys.modules, 'the capture imported MLflow'\n"
         "warnings.warn('this API is going away', DeprecationWarning)\n"
         "logging.getLogger('ray').warning('a ray record')\n"
-        "logging.getLogger('mlflow.store.db.utils').info('Creating initial MLflow database tables...')\n"
         "logging.getLogger('ray.data').warning('Progress bars disabled')\n"
-        "from mlflow.utils.logging_utils import eprint\n"
+        "from mlflow.utils.logging_utils import eprint\n"  # MLflow's import sets its loggers' handlers
         "eprint(\"Created version '2' of model 'x'.\")\n"
+        "logging.getLogger('mlflow.store.db.utils').info('Creating initial MLflow database tables...')\n"
+        "logging.getLogger('mlflow.tracking').warning('a record after the import')\n"
+        "logging.getLogger('alembic.runtime.migration').warning('Running upgrade')\n"
         "print(path)\n"
     )
     completed = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True,
@@ -56,8 +61,30 @@ def test_library_logs_and_warnings_go_to_the_log_file_only(tmp_path, repo_root):
     assert path.parent == tmp_path / "logs" and path.name.startswith("probe-")
     text = path.read_text()
     for expected in ("DeprecationWarning: this API is going away", "a ray record",
-                     "Creating initial MLflow database tables", "Progress bars disabled", "Created version '2'"):
+                     "Creating initial MLflow database tables", "Progress bars disabled", "Created version '2'",
+                     "a record after the import", "Running upgrade"):
         assert expected in text, (expected, text)
+
+
+def test_a_capture_after_mlflow_was_imported_redirects_it_too(tmp_path, repo_root):
+    """MLflow imported before the command starts (a notebook, a test session): its handlers go at once."""
+    script = (
+        "import logging, mlflow\n"
+        "from sfp import console\n"
+        "for verbose in (False, False):\n"  # twice: the second capture finds MLflow's handlers restored
+        "    console.set_verbose(verbose, 'probe')\n"
+        "    path = console.capture_library_output()\n"
+        "    logging.getLogger('mlflow.tracking').warning('a record of MLflow')\n"
+        "    console.release()\n"
+        "    print(path)\n"
+        "logging.getLogger('mlflow.tracking').warning('after release')\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=repo_root,
+                               env={**_env(), "SFP_HOME": str(tmp_path)}, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "a record of MLflow" not in completed.stderr and "after release" in completed.stderr
+    for line in completed.stdout.split():
+        assert "a record of MLflow" in Path(line).read_text()
 
 
 def _env() -> dict:
