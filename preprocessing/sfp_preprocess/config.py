@@ -102,7 +102,8 @@ class PreprocessConfig(StrictModel):
     output: OutputConfig
     tracking: PreprocessTrackingConfig = PreprocessTrackingConfig()
     error_budget: float = Field(0.01, ge=0, le=1)  # fail the job when more than this share of clips fail
-    # Ray CPUs per shard task: 3 tasks per 2 cores, so that one task's probe, Python and I/O gaps are filled by
-    # another's ffmpeg (`make bench-preprocess`: 6-14% more clips/s on 2 cores than one task per core)
-    cpus_per_task: float = Field(0.66, gt=0)
+    # Ray CPUs per shard task: one task per core. 0.66 (3 tasks per 2 cores) filled the gaps of a separate ffprobe
+    # per clip; with the probe in the task's process, one per core is as fast or faster (on 2 cores: 24.6 s vs 26.2 s
+    # for 96 clips on a running Ray, 33.0 s vs 33.3 s as a whole process, medians of 3 alternating rounds)
+    cpus_per_task: float = Field(1.0, gt=0)
     limit: int | None = Field(None, ge=1)  # only the first N rows (smoke tests)

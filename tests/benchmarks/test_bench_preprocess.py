@@ -20,12 +20,14 @@ def test_both_contenders_write_the_same_frames_and_the_report_prints_the_ratio(b
     assert sorted(videos) == ["clip0000", "gen0000"]
     bench = bench_preprocess.Bench(tmp_path / "dataset", videos, cores=2, clips_per_shard=1)
     (tmp_path / "scratch").mkdir()
-    lines, rounds = bench_preprocess.run(bench, 1, tmp_path / "scratch")
+    lines, rounds, whole_rounds = bench_preprocess.run(bench, 1, tmp_path / "scratch")
 
-    (results,) = rounds
-    job, command, reference = results["sfp job"], results["sfp preprocess"], results["ffmpeg CLI"]
+    (results,), (whole,) = rounds, whole_rounds
+    job, command, reference = results["sfp job"], whole["sfp preprocess"], results["ffmpeg CLI"]
+    assert sorted(results) == ["ffmpeg CLI", "sfp job"] and sorted(whole) == ["ffmpeg CLI", "sfp preprocess"]
     # the 10 s fixture at 30 fps; 6 s of lavfi at 25 fps resampled to 30
-    assert job.frames == command.frames == reference.frames == {"clip0000": 300, "gen0000": 180}
+    assert job.frames == command.frames == reference.frames == whole["ffmpeg CLI"].frames == {"clip0000": 300,
+                                                                                             "gen0000": 180}
     assert job.bytes_out > 0 and reference.bytes_out > 0 and job.cpu > 0 and reference.cpu > 0
     assert command.wall > 0 and command.bytes_out == job.bytes_out  # the same recipe, in a process of its own
     assert list((tmp_path / "scratch").glob("out-*")) == []  # every round's output is removed
