@@ -24,8 +24,8 @@ sizes and frame rates: 25 and 24 fps are resampled to 30), in the folder format 
 The rounds come in two phases: `sfp job` and the CLI with Ray running, then `sfp preprocess` and the CLI without
 it. Each round runs its pair once on every clip, the order alternating between rounds so that load from other
 processes hits both alike; the report gives medians over rounds and the ratio of throughputs (median of the
-per-round ratios: both sides of a ratio ran in the same round). Before the rounds, each contender runs once on two clips (Ray's
-workers and the pool start there). Output bytes per clip are compared with the source video's.
+per-round ratios: both sides of a ratio ran in the same round). Before the rounds, each contender runs once on two
+clips (Ray's workers and the pool start there). Output bytes per clip are compared with the source video's.
 
     .venv/bin/python benchmarks/bench_preprocess.py --clips 92 --lavfi 4 --rounds 3   # the defaults, ~5 min
 
@@ -232,8 +232,6 @@ def report(rounds: list[dict[str, Result]], whole_rounds: list[dict[str, Result]
     clips = len(videos)
     source_bytes = sum(path.stat().st_size for path in videos.values()) / clips
 
-    def median(name: str, value) -> float:
-        return statistics.median(value(results[name]) for results in rounds)
 
     lines = [f"{'':>14}  {'clips/s':>8}  {'CPU-s/clip':>10}  {'bytes/clip':>11}  {'x source':>8}  "
              f"{'(clips/s min..max over rounds)':>30}"]
@@ -243,7 +241,8 @@ def report(rounds: list[dict[str, Result]], whole_rounds: list[dict[str, Result]
             continue
         rates = [clips / results[name].wall for results in measured]
         out = statistics.median(results[name].bytes_out for results in measured) / clips
-        cpu = f"{median(name, lambda r: r.cpu) / clips:10.3f}" if name != COMMAND else f"{'-':>10}"
+        cpu = (f"{statistics.median(results[name].cpu for results in measured) / clips:10.3f}"
+               if name != COMMAND else f"{'-':>10}")
         lines.append(f"{name:>14}  {statistics.median(rates):8.2f}  {cpu}  "
                      f"{out:11.0f}  {out / source_bytes:8.2f}  {min(rates):17.2f} .. {max(rates):.2f}")
     lines.append(f"{'source':>14}  {'':>8}  {'':>10}  {source_bytes:11.0f}  {1.0:8.2f}")

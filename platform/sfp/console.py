@@ -118,7 +118,7 @@ def _redirect_logger(name: str, handler: logging.Handler, *, again: bool = False
 
 def _redirect_mlflow(module: Any) -> None:
     """MLflow's import gave its loggers (and those of its database layer) a stderr handler of their own."""
-    if not active() or _state.get("handler") is None or _state.get("log") is None:
+    if _state.get("handler") is None:  # no capture now (`release` clears it)
         return
     for name in MLFLOW_LOGGERS:
         _redirect_logger(name, _state["handler"], again=True)

@@ -150,36 +150,33 @@ def _first_frame_rotation(container: av.container.InputContainer, stream: av.vid
     return None
 
 
+def _video_entry(stream: av.video.stream.VideoStream) -> dict[str, Any]:
+    """One video stream as ffprobe's `-show_streams` writes the fields that `parse_probe` reads."""
+    context = stream.codec_context
+    return {
+        "index": stream.index,
+        "codec_type": "video",
+        "codec_name": context.codec.canonical_name,
+        "pix_fmt": context.format.name if context.format else "?",
+        "width": stream.width,
+        "height": stream.height,
+        "avg_frame_rate": _rate_text(stream.average_rate),
+        "r_frame_rate": _rate_text(stream.base_rate),
+        "start_time": _seconds(stream.start_time, stream.time_base),
+        "duration": _seconds(stream.duration, stream.time_base),
+        "tags": dict(stream.metadata),
+        "disposition": {"attached_pic": int(bool(stream.disposition & av.stream.Disposition.attached_pic))},
+    }
+
+
 def probe_in_process(path: str) -> dict[str, Any] | None:
-    """ffprobe's `-show_streams -show_format` fields that `parse_probe` reads, from PyAV, for a local file; None when
-    PyAV cannot read it cleanly (ffprobe then gives the verdict)."""
+    """ffprobe's `-show_streams -show_format` fields that `parse_probe` reads (of the video streams: it reads no
+    others), from PyAV, for a local file; None when PyAV cannot read it cleanly (ffprobe then gives the verdict)."""
     source, options = safe_input(path)
     try:
         with av.open(source, container_options=options) as container:
-            streams = []
-            for stream in container.streams:
-                entry: dict[str, Any] = {
-                    "index": stream.index,
-                    "codec_type": stream.type,
-                    "start_time": _seconds(stream.start_time, stream.time_base),
-                    "duration": _seconds(stream.duration, stream.time_base),
-                    "tags": dict(stream.metadata),
-                }
-                if stream.type == "video":
-                    attached = bool(stream.disposition & av.stream.Disposition.attached_pic)
-                    context = stream.codec_context
-                    entry.update(
-                        codec_name=context.codec.canonical_name,
-                        pix_fmt=context.format.name if context.format else "?",
-                        width=stream.width,
-                        height=stream.height,
-                        avg_frame_rate=_rate_text(stream.average_rate),
-                        r_frame_rate=_rate_text(stream.base_rate),
-                        disposition={"attached_pic": int(attached)},
-                    )
-                streams.append(entry)
-            video = next((entry for entry in streams if entry["codec_type"] == "video"
-                          and not entry["disposition"]["attached_pic"]), None)
+            streams = [_video_entry(stream) for stream in container.streams.video]
+            video = next((entry for entry in streams if not entry["disposition"]["attached_pic"]), None)
             if video is not None:
                 rotation = _first_frame_rotation(container, container.streams[video["index"]])
                 if rotation is None:
