@@ -46,4 +46,6 @@ def test_both_contenders_write_the_same_frames_and_the_report_prints_the_ratio(b
                      text, re.MULTILINE), text
     stages = dict(re.findall(r"(probe|ffmpeg decode|task Python|task total|ffmpeg CLI) (\d+\.\d+)", text))
     assert sorted(stages) == ["ffmpeg CLI", "ffmpeg decode", "probe", "task Python", "task total"], text
-    assert 0 <= float(stages["probe"]) < float(stages["ffmpeg decode"]) < float(stages["task total"]), text
+    # separate measurements of a noisy CPU: only what holds by construction (the task's total includes its Python)
+    assert float(stages["probe"]) >= 0 and float(stages["ffmpeg decode"]) > 0, text
+    assert float(stages["task total"]) >= float(stages["task Python"]) > 0, text
